@@ -1,0 +1,5 @@
+//! `watchbot-progress`: the original's command name for `watchbot progress`.
+
+fn main() -> std::process::ExitCode {
+    watchbot_cli::main_as("progress")
+}

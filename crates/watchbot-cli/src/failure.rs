@@ -1,0 +1,63 @@
+//! The one error type of the CLI: a line for stderr and an exit code.
+
+use std::fmt;
+
+/// Why a command failed: printed as one line on stderr, with its exit code (1 unless said otherwise).
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    exit_code: u8,
+}
+
+impl Failure {
+    /// A failure with exit code 1.
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), exit_code: 1 }
+    }
+
+    /// A failure from an error, its causes joined with `: ` so the line explains itself.
+    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Failure {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Failure::new(message)
+    }
+
+    /// Adds context in front: `context: message`.
+    pub fn context(mut self, context: impl fmt::Display) -> Failure {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    /// Sets the exit code.
+    pub fn with_exit_code(mut self, exit_code: u8) -> Failure {
+        self.exit_code = exit_code;
+        self
+    }
+
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Always one line: a multi-line cause is folded.
+        let line = self.message.replace('\n', " ");
+        f.write_str(line.trim())
+    }
+}
+
+impl<E: std::error::Error + 'static> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure::from_error(&error)
+    }
+}

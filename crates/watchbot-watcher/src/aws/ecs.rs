@@ -1,0 +1,1 @@
+//! The ECS task runner: RunTask with container overrides, `startedBy` = message id.

@@ -1,0 +1,1 @@
+//! SNS: publishing to a topic (follow-up work) and the SNS notifier.

@@ -1,0 +1,1 @@
+//! The local notifier: notifications to stderr and a JSON-lines file in the state folder.

@@ -1,0 +1,1 @@
+//! The process runner: the worker command as a child process with the task environment.

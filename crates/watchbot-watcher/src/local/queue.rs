@@ -1,0 +1,1 @@
+//! The embedded, durable queue: SQLite with SQS semantics.

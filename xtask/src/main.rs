@@ -1,0 +1,142 @@
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing, then runs
+//!   `cargo fmt --check`, clippy with `-D warnings`, every test of the workspace, and cfn-lint over every template
+//!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
+//! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
+//! - `lint-templates`: cfn-lint over every generated template (part of `test`).
+//! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).
+
+mod bench;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("snapshots") => snapshots(args.iter().any(|a| a == "--accept")),
+        Some("lint-templates") => tools::ensure_python_tools().and_then(|venv| lint_templates(&venv)),
+        Some("install-tools") => tools::ensure_python_tools().map(|_| ()),
+        Some("bench") => bench::run_bench(&args[1..]),
+        _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf()
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+pub fn run(command: &mut Command) -> Result {
+    command.current_dir(root());
+    eprintln!("xtask: running {command:?}");
+    let status = command.status().map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed ({status})")) }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn test() -> Result {
+    let venv = tools::ensure_python_tools()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(tools::with_venv(cargo().args(["test", "--workspace", "--all-targets"]), &venv))?;
+    // Doctests are not part of --all-targets.
+    run(tools::with_venv(cargo().args(["test", "--workspace", "--doc"]), &venv))?;
+    lint_templates(&venv)?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+fn snapshots(accept: bool) -> Result {
+    let mode = if accept { "always" } else { "new" };
+    let status = cargo()
+        .args(["test", "-p", "watchbot-template"])
+        .env("INSTA_UPDATE", mode)
+        .env("INSTA_FORCE_PASS", "1")
+        .current_dir(root())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("template tests failed".into());
+    }
+    let mut pending = Vec::new();
+    collect_files(&root().join("crates/watchbot-template"), ".snap.new", &mut pending);
+    if pending.is_empty() {
+        eprintln!("xtask: snapshots are up to date");
+        return Ok(());
+    }
+    for new in &pending {
+        let old = PathBuf::from(new.to_string_lossy().trim_end_matches(".new"));
+        let _ = Command::new("diff").arg("-u").arg(&old).arg(new).status();
+    }
+    Err(format!(
+        "{} snapshot(s) changed (shown above); run `cargo xtask snapshots --accept` to write them",
+        pending.len()
+    ))
+}
+
+/// Template configs whose generated templates must pass cfn-lint: `examples/config/*.json` and the snapshot configs.
+fn template_configs() -> Vec<PathBuf> {
+    let mut configs = Vec::new();
+    for dir in ["examples/config", "crates/watchbot-template/tests/configs"] {
+        collect_files(&root().join(dir), ".json", &mut configs);
+    }
+    configs.sort();
+    configs
+}
+
+fn lint_templates(venv: &Path) -> Result {
+    run(cargo().args(["build", "--quiet", "-p", "watchbot-cli", "--bin", "watchbot"]))?;
+    let watchbot = target_dir().join("debug/watchbot");
+    let out_dir = target_dir().join("templates");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let configs = template_configs();
+    if configs.is_empty() {
+        return Err("no template configs found in examples/config or the snapshot configs".into());
+    }
+    let mut templates = Vec::new();
+    for config in &configs {
+        let name = config.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+        let output = out_dir.join(format!("{name}.template.json"));
+        run(Command::new(&watchbot).arg("template").arg("--config").arg(config).arg("--output").arg(&output))?;
+        templates.push(output);
+    }
+    // Rules we ignore, and why, are in .cfnlintrc.yaml at the root.
+    run(Command::new(venv.join("bin/cfn-lint")).args(&templates))
+        .map_err(|e| format!("cfn-lint found problems in generated templates: {e}"))?;
+    eprintln!("xtask: cfn-lint passed on {} generated templates", templates.len());
+    Ok(())
+}
+
+fn collect_files(dir: &Path, suffix: &str, into: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, suffix, into);
+        } else if path.to_string_lossy().ends_with(suffix) {
+            into.push(path);
+        }
+    }
+}
