@@ -1,1 +1,301 @@
-//! The SQS queue adapter.
+//! The SQS queue adapter: the [`Queue`] port on `aws-sdk-sqs`.
+//!
+//! Receives ask for the system attributes the task's environment needs (SentTimestamp,
+//! ApproximateFirstReceiveTimestamp, ApproximateReceiveCount) and every message attribute. Batch calls map SQS's
+//! per-entry failures to [`BatchFailure`]s by position; errors are classified into [`PortErrorKind`]s so the loop knows
+//! what to retry: throttling, 5xx, timeouts and network errors are transient, a stale receipt handle is
+//! `InvalidReceipt`, a missing queue is `NotFound`, anything else is `Rejected`.
+
+use crate::ports::{
+    BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
+};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
+    MessageSystemAttributeName,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// SQS's limits, enforced here so a bad value fails with a clear error rather than an opaque 400.
+const MAX_BATCH: usize = 10;
+const MAX_WAIT_SECONDS: u64 = 20;
+const MAX_VISIBILITY_SECONDS: u64 = 12 * 60 * 60;
+const MAX_DELAY_SECONDS: u64 = 15 * 60;
+
+/// A queue on SQS, addressed by its URL.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    /// A queue adapter for `queue_url` using a built client (from `aws-config`'s standard chain).
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> SqsQueue {
+        SqsQueue { client, queue_url }
+    }
+
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    async fn delete_chunk(&self, offset: usize, handles: &[String]) -> Result<Vec<BatchFailure>, PortError> {
+        let entries = handles
+            .iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id((offset + i).to_string())
+                    .receipt_handle(handle)
+                    .build()
+                    .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("sqs delete entry: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs DeleteMessageBatch", &e))?;
+        Ok(output.failed().iter().map(|entry| batch_failure("sqs DeleteMessageBatch", entry)).collect())
+    }
+
+    async fn change_visibility_chunk(
+        &self,
+        offset: usize,
+        changes: &[VisibilityChange],
+    ) -> Result<Vec<BatchFailure>, PortError> {
+        let entries = changes
+            .iter()
+            .enumerate()
+            .map(|(i, change)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id((offset + i).to_string())
+                    .receipt_handle(&change.receipt_handle)
+                    .visibility_timeout(seconds_up(change.timeout, MAX_VISIBILITY_SECONDS))
+                    .build()
+                    .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("sqs visibility entry: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs ChangeMessageVisibilityBatch", &e))?;
+        Ok(output.failed().iter().map(|entry| batch_failure("sqs ChangeMessageVisibilityBatch", entry)).collect())
+    }
+}
+
+impl Queue for SqsQueue {
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, PortError> {
+        let max = i32::from(request.max_messages.clamp(1, MAX_BATCH as u8));
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max)
+            // Rounded down: a long poll must never outlast what the caller allowed.
+            .wait_time_seconds(request.wait.as_secs().min(MAX_WAIT_SECONDS) as i32)
+            .set_visibility_timeout(request.visibility_timeout.map(|t| seconds_up(t, MAX_VISIBILITY_SECONDS)))
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| port_error("sqs ReceiveMessage", &e))?;
+        output.messages().iter().map(received_message).collect()
+    }
+
+    async fn delete_batch(&self, receipt_handles: &[String]) -> Result<Vec<BatchFailure>, PortError> {
+        let mut failures = Vec::new();
+        for (n, chunk) in receipt_handles.chunks(MAX_BATCH).enumerate() {
+            failures.extend(self.delete_chunk(n * MAX_BATCH, chunk).await?);
+        }
+        Ok(failures)
+    }
+
+    async fn change_visibility_batch(&self, changes: &[VisibilityChange]) -> Result<Vec<BatchFailure>, PortError> {
+        let mut failures = Vec::new();
+        for (n, chunk) in changes.chunks(MAX_BATCH).enumerate() {
+            failures.extend(self.change_visibility_chunk(n * MAX_BATCH, chunk).await?);
+        }
+        Ok(failures)
+    }
+
+    async fn send(&self, message: OutgoingMessage) -> Result<String, PortError> {
+        if message.delay.as_secs() > MAX_DELAY_SECONDS {
+            return Err(PortError::new(
+                PortErrorKind::Rejected,
+                format!("sqs SendMessage: delay of {} s is over the 900 s maximum", message.delay.as_secs()),
+            ));
+        }
+        let mut request = self.client.send_message().queue_url(&self.queue_url).message_body(message.body);
+        if !message.delay.is_zero() {
+            request = request.delay_seconds(seconds_up(message.delay, MAX_DELAY_SECONDS));
+        }
+        for (name, value) in message.attributes {
+            let value =
+                MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| {
+                    PortError::new(PortErrorKind::Rejected, format!("sqs message attribute {name}: {e}"))
+                })?;
+            request = request.message_attributes(name, value);
+        }
+        let output = request.send().await.map_err(|e| port_error("sqs SendMessage", &e))?;
+        output
+            .message_id()
+            .map(str::to_string)
+            .ok_or_else(|| PortError::transient("sqs SendMessage: response had no message id"))
+    }
+}
+
+/// Whole seconds, rounded up (a visibility of 1.5 s must hide the message for at least 1.5 s), capped at `max`.
+fn seconds_up(duration: Duration, max: u64) -> i32 {
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    seconds.min(max) as i32
+}
+
+fn received_message(message: &aws_sdk_sqs::types::Message) -> Result<ReceivedMessage, PortError> {
+    let missing = |what: &str| PortError::transient(format!("sqs ReceiveMessage: a message had no {what}"));
+    let system = message.attributes();
+    let number = |name: MessageSystemAttributeName| -> u64 {
+        system.and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let attributes = message
+        .message_attributes()
+        .map(|attributes| {
+            attributes
+                .iter()
+                // Binary attributes have no string form; the task environment only carries strings.
+                .filter_map(|(name, value)| value.string_value().map(|v| (name.clone(), v.to_string())))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .unwrap_or_default();
+    let sent = number(MessageSystemAttributeName::SentTimestamp);
+    let first_receive = number(MessageSystemAttributeName::ApproximateFirstReceiveTimestamp);
+    Ok(ReceivedMessage {
+        message_id: message.message_id().ok_or_else(|| missing("message id"))?.to_string(),
+        receipt_handle: message.receipt_handle().ok_or_else(|| missing("receipt handle"))?.to_string(),
+        body: message.body().unwrap_or_default().to_string(),
+        sent_timestamp_ms: sent,
+        first_receive_timestamp_ms: if first_receive == 0 { sent } else { first_receive },
+        receive_count: number(MessageSystemAttributeName::ApproximateReceiveCount).max(1) as u32,
+        attributes,
+    })
+}
+
+fn batch_failure(operation: &str, entry: &aws_sdk_sqs::types::BatchResultErrorEntry) -> BatchFailure {
+    let message = format!("{operation}: {} ({})", entry.message().unwrap_or("failed"), entry.code());
+    // Entry ids are the positions we gave them; an id we did not send cannot happen, but must not panic.
+    let index = entry.id().parse().unwrap_or(usize::MAX);
+    let kind = classify_code(entry.code(), entry.message().unwrap_or_default()).unwrap_or(if entry.sender_fault() {
+        PortErrorKind::Rejected
+    } else {
+        PortErrorKind::Transient
+    });
+    BatchFailure { index, error: PortError::new(kind, message) }
+}
+
+/// Classifies an SQS/SNS error code; `None` when the code alone does not say.
+fn classify_code(code: &str, message: &str) -> Option<PortErrorKind> {
+    let kind = match code {
+        "ReceiptHandleIsInvalid" | "MessageNotInflight" | "AWS.SimpleQueueService.MessageNotInflight" => {
+            PortErrorKind::InvalidReceipt
+        }
+        // Real SQS answers a stale handle's visibility change with InvalidParameterValue and this reason.
+        "InvalidParameterValue" if message.contains("not available for visibility timeout change") => {
+            PortErrorKind::InvalidReceipt
+        }
+        "InvalidParameterValue" if message.to_ascii_lowercase().contains("receipt handle") => {
+            PortErrorKind::InvalidReceipt
+        }
+        "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" | "NotFoundException" => {
+            PortErrorKind::NotFound
+        }
+        "RequestThrottled"
+        | "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "KMSThrottlingException"
+        | "ServiceUnavailable"
+        | "InternalError"
+        | "InternalFailure"
+        | "InternalErrorException" => PortErrorKind::Transient,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// Maps an SDK error to a [`PortError`]: `operation: what the service said (Code)`.
+pub(crate) fn port_error<E>(operation: &str, error: &SdkError<E>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::TimeoutError(_) => PortError::transient(format!("{operation}: timed out")),
+        SdkError::DispatchFailure(failure) => {
+            let detail = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
+            if failure.is_user() {
+                PortError::new(PortErrorKind::Rejected, format!("{operation}: {detail}"))
+            } else {
+                PortError::transient(format!("{operation}: network error: {detail}"))
+            }
+        }
+        SdkError::ConstructionFailure(_) => PortError::new(
+            PortErrorKind::Rejected,
+            format!("{operation}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)),
+        ),
+        _ => {
+            let code = error.code().unwrap_or("");
+            let message = error.message().unwrap_or("");
+            let status = error.raw_response().map(|r| r.status().as_u16());
+            let kind = classify_code(code, message).unwrap_or(match status {
+                Some(429) | Some(500..=599) | None => PortErrorKind::Transient,
+                Some(404) => PortErrorKind::NotFound,
+                Some(_) => PortErrorKind::Rejected,
+            });
+            let text = match (code.is_empty(), message.is_empty()) {
+                (false, false) => format!("{operation}: {message} ({code})"),
+                (false, true) => format!("{operation}: {code}"),
+                _ => format!("{operation}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)),
+            };
+            PortError::new(kind, text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_up_and_cap() {
+        assert_eq!(seconds_up(Duration::from_millis(1500), 100), 2);
+        assert_eq!(seconds_up(Duration::from_secs(3), 100), 3);
+        assert_eq!(seconds_up(Duration::ZERO, 100), 0);
+        assert_eq!(seconds_up(Duration::from_secs(50_000), MAX_VISIBILITY_SECONDS), 43_200);
+    }
+
+    #[test]
+    fn codes_classify() {
+        assert_eq!(classify_code("ReceiptHandleIsInvalid", ""), Some(PortErrorKind::InvalidReceipt));
+        assert_eq!(
+            classify_code(
+                "InvalidParameterValue",
+                "Value x for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available \
+                 for visibility timeout change."
+            ),
+            Some(PortErrorKind::InvalidReceipt)
+        );
+        assert_eq!(classify_code("AWS.SimpleQueueService.NonExistentQueue", ""), Some(PortErrorKind::NotFound));
+        assert_eq!(classify_code("RequestThrottled", ""), Some(PortErrorKind::Transient));
+        assert_eq!(classify_code("InvalidParameterValue", "delay too long"), None);
+    }
+}
