@@ -3,12 +3,27 @@
 //!
 //! Layout:
 //! - [`ports`]: the traits through which the loop reaches the world (queue, task runner, notifier). No SDK types.
-//! - pure decisions (exit code → outcome, backoff delay, notification text): no I/O, no clock.
-//! - the loop, generic over the ports: `run(ports, &config, shutdown)`.
+//! - [`decide`]: pure decisions (exit code → outcome, backoff delay, notification text): no I/O, no clock.
+//! - [`message`]: message parsing (SNS envelope or raw), the task's environment, the ECS overrides size.
+//! - [`run`](mod@run): the loop, generic over the ports: `run(ports, &config, shutdown)`.
+//! - [`events`]: the loop's typed events and sinks (JSON lines on stderr by default).
+//! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
 //! - [`aws`]: adapters on the AWS SDK (SQS queue, SNS topic/notifier, ECS runner). The only module that imports
 //!   `aws_sdk_*`.
 //! - [`local`]: adapters for one machine (embedded SQLite queue, child-process runner, file notifier).
+//! - `testing` (tests, or the `test-util` feature): in-process fakes of the ports.
 
 pub mod aws;
+pub mod config;
+pub mod decide;
+pub mod events;
 pub mod local;
+pub mod message;
 pub mod ports;
+pub mod run;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use decide::{ExitCodeTable, Outcome};
+pub use events::{Event, EventSink};
+pub use run::{Error, Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};

@@ -211,6 +211,12 @@ pub trait TaskRunner: Send + Sync + 'static {
 
     /// Asks a task to stop (StopTask; SIGTERM then SIGKILL for a child).
     fn stop(&self, handle: &Self::Handle, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Resolves when a launched task may have changed state (e.g. a child exited), so the loop polls at once instead
+    /// of waiting for its poll timer. May resolve spuriously. The default never resolves: the loop polls on its timer.
+    fn changed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// A notification for people: SNS, or stderr and a file locally.

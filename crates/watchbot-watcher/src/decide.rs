@@ -1,0 +1,368 @@
+//! Pure decisions: exit code → outcome (a table, as data), backoff delay, notification text. No I/O, no clock:
+//! the caller passes the time and the jitter.
+
+use crate::ports::Notification;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What happens to a message after its task stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exit 0: done; the message is deleted.
+    Succeeded,
+    /// Exit 3: the worker refused the message; it is deleted and a notification says so.
+    Rejected,
+    /// Exit 4: the worker asked for a retry; the message returns after the backoff delay, quietly.
+    Returned,
+    /// Any other exit, killed, timed out or failed to start: the message returns after the backoff delay, with a
+    /// notification.
+    Failed,
+}
+
+/// The actions an outcome implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// Delete the message (else it returns to the queue after the backoff delay).
+    pub delete: bool,
+    /// Send a notification (subject to `notifyAfterRetries` for retried failures).
+    pub notify: bool,
+}
+
+impl Outcome {
+    /// What to do with the message.
+    pub fn action(self) -> Action {
+        match self {
+            Outcome::Succeeded => Action { delete: true, notify: false },
+            Outcome::Rejected => Action { delete: true, notify: true },
+            Outcome::Returned => Action { delete: false, notify: false },
+            Outcome::Failed => Action { delete: false, notify: true },
+        }
+    }
+
+    /// The outcome's name in events and notifications.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Rejected => "rejected",
+            Outcome::Returned => "returned",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// Exit code → outcome, as data, so a future option can remap codes (as AWS Batch's `evaluateOnExit` does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitCodeTable {
+    /// Explicit codes.
+    pub codes: BTreeMap<i32, Outcome>,
+    /// Any other code, and a task with no exit code (killed, failed to start).
+    pub otherwise: Outcome,
+}
+
+impl Default for ExitCodeTable {
+    /// behaviour.md §2: 0 delete, 3 delete + notify, 4 return quietly, anything else return + notify.
+    fn default() -> ExitCodeTable {
+        ExitCodeTable {
+            codes: BTreeMap::from([(0, Outcome::Succeeded), (3, Outcome::Rejected), (4, Outcome::Returned)]),
+            otherwise: Outcome::Failed,
+        }
+    }
+}
+
+impl ExitCodeTable {
+    /// The outcome of a task that stopped with this exit code (`None`: killed or never started).
+    pub fn outcome(&self, exit_code: Option<i32>) -> Outcome {
+        exit_code.and_then(|code| self.codes.get(&code).copied()).unwrap_or(self.otherwise)
+    }
+}
+
+/// Whether a notification is due: `notifyAfterRetries` N silences failure notifications while the receive count is
+/// at most N. Rejections are final (the message is deleted), so they always notify.
+pub fn should_notify(outcome: Outcome, receive_count: u32, notify_after_retries: u32) -> bool {
+    match outcome {
+        Outcome::Rejected => true,
+        Outcome::Failed => receive_count > notify_after_retries,
+        Outcome::Succeeded | Outcome::Returned => false,
+    }
+}
+
+/// SQS's maximum visibility timeout is 12 hours; a return delay must stay below it.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
+
+/// How long a returned message stays invisible before its next try.
+///
+/// About `2^receive_count` seconds: `jitter` in `[0, 1)` (supplied by the caller) scales it within `[half, full)`,
+/// so the first retry (receive count 1) waits at least 1 s. Capped below SQS's 12-hour maximum. `backoff: false`
+/// returns the message at once.
+pub fn backoff_delay(receive_count: u32, backoff: bool, jitter: f64) -> Duration {
+    if !backoff {
+        return Duration::ZERO;
+    }
+    // 2^16 s already exceeds the cap: saturate the exponent rather than overflow.
+    let full = 2f64.powi(receive_count.clamp(0, 16) as i32);
+    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+    let seconds = full * (0.5 + 0.5 * jitter);
+    let cap = MAX_VISIBILITY.as_secs_f64() - 1.0;
+    Duration::from_secs_f64(seconds.min(cap))
+}
+
+/// How long to wait before retrying placement (or an AWS call) after `attempt` failures (1-based): 1, 2, 4 ... s
+/// with jitter in `[half, full)`, capped at `max`.
+pub fn retry_delay(attempt: u32, max: Duration, jitter: f64) -> Duration {
+    let full = 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+    Duration::from_secs_f64(full * (0.5 + 0.5 * jitter)).min(max).max(Duration::from_millis(500).min(max))
+}
+
+/// SNS subjects must be shorter than 100 characters, one line, no control characters.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// The notification subject: `"<stack> failed processing message <id>"`, made one line and shortened on a char
+/// boundary (ending in `...`) when it would exceed SNS's limit.
+pub fn subject(stack_name: &str, message_id: &str) -> String {
+    let text: String = format!("{stack_name} failed processing message {message_id}")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() <= MAX_SUBJECT_CHARS {
+        return text;
+    }
+    let mut short: String = text.chars().take(MAX_SUBJECT_CHARS - 3).collect();
+    short.push_str("...");
+    short
+}
+
+/// What happens next to a message that was notified about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// Returned to the queue; visible again at this epoch-ms time.
+    RetryAt(u64),
+    /// Deleted from the queue.
+    Removed,
+    /// Copied to the dead-letter queue and deleted from the work queue.
+    DeadLettered,
+}
+
+/// The facts a notification reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report<'a> {
+    /// The stack's name.
+    pub stack_name: &'a str,
+    /// Epoch ms of the event.
+    pub now_ms: u64,
+    /// The message id.
+    pub message_id: &'a str,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The task's exit code, if it had one.
+    pub exit_code: Option<i32>,
+    /// Why the task stopped (runner's words), or why it never ran.
+    pub reason: &'a str,
+    /// Receive count of this delivery.
+    pub receive_count: u32,
+    /// What happens next.
+    pub next: NextStep,
+    /// The task's environment (the message's variables and the rest).
+    pub env: &'a BTreeMap<String, String>,
+}
+
+/// The notification for a report: subject within SNS's limit, body with when, which message, outcome, exit code,
+/// stopped reason, receive count, what happens next, and the task's env lines.
+pub fn notification(report: &Report<'_>) -> Notification {
+    let exit = report.exit_code.map_or_else(|| "none".to_string(), |code| code.to_string());
+    let next = match report.next {
+        NextStep::RetryAt(ms) => format!("returned to the queue; retry at {}", rfc3339(ms)),
+        NextStep::Removed => "removed from the queue".to_string(),
+        NextStep::DeadLettered => "moved to the dead-letter queue".to_string(),
+    };
+    let mut body = format!(
+        "At {when}, {stack} {verb} message {id}.\n\n\
+         Outcome: {outcome}\nExit code: {exit}\nStopped reason: {reason}\nReceive count: {count}\nNext: {next}\n\n\
+         Message environment:\n",
+        when = rfc3339(report.now_ms),
+        stack = report.stack_name,
+        verb = if report.outcome == Outcome::Rejected { "rejected" } else { "failed processing" },
+        id = report.message_id,
+        outcome = report.outcome.as_str(),
+        reason = if report.reason.is_empty() { "none" } else { report.reason },
+        count = report.receive_count,
+    );
+    for (key, value) in report.env {
+        body.push_str(&format!("{key}={value}\n"));
+    }
+    Notification { subject: subject(report.stack_name, report.message_id), body }
+}
+
+/// Epoch milliseconds as an RFC 3339 UTC timestamp with milliseconds, e.g. `2026-11-28T06:02:21.123Z`.
+pub fn rfc3339(epoch_ms: u64) -> String {
+    let secs = epoch_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        epoch_ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_exit_code_table() {
+        let table = ExitCodeTable::default();
+        let cases = [
+            (Some(0), Outcome::Succeeded, true, false),
+            (Some(3), Outcome::Rejected, true, true),
+            (Some(4), Outcome::Returned, false, false),
+            (Some(1), Outcome::Failed, false, true),
+            (Some(2), Outcome::Failed, false, true),
+            (Some(137), Outcome::Failed, false, true),
+            (Some(-1), Outcome::Failed, false, true),
+            (None, Outcome::Failed, false, true),
+        ];
+        for (code, outcome, delete, notify) in cases {
+            assert_eq!(table.outcome(code), outcome, "exit {code:?}");
+            assert_eq!(outcome.action(), Action { delete, notify }, "exit {code:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_can_remap_codes() {
+        let mut table = ExitCodeTable::default();
+        table.codes.insert(75, Outcome::Returned);
+        assert_eq!(table.outcome(Some(75)), Outcome::Returned);
+        assert_eq!(table.outcome(Some(76)), Outcome::Failed);
+    }
+
+    #[test]
+    fn notify_after_retries() {
+        let cases = [
+            (Outcome::Failed, 1, 0, true),
+            (Outcome::Failed, 1, 2, false),
+            (Outcome::Failed, 2, 2, false),
+            (Outcome::Failed, 3, 2, true),
+            (Outcome::Rejected, 1, 5, true),
+            (Outcome::Returned, 9, 0, false),
+            (Outcome::Succeeded, 9, 0, false),
+        ];
+        for (outcome, count, after, expected) in cases {
+            assert_eq!(should_notify(outcome, count, after), expected, "{outcome:?} count {count} after {after}");
+        }
+    }
+
+    #[test]
+    fn backoff_delays() {
+        let secs = |count, jitter| backoff_delay(count, true, jitter).as_secs_f64();
+        let cases =
+            [(1, 0.0, 1.0), (1, 0.999, 1.999), (2, 0.0, 2.0), (3, 0.5, 6.0), (10, 0.0, 512.0), (10, 0.5, 768.0)];
+        for (count, jitter, expected) in cases {
+            assert!(
+                (secs(count, jitter) - expected).abs() < 1e-6,
+                "count {count} jitter {jitter}: {}",
+                secs(count, jitter)
+            );
+        }
+        // Never below half, never at or above the full value, first retry at least 1 s.
+        for count in 1..=20 {
+            for jitter in [0.0, 0.25, 0.999_999] {
+                let full = 2f64.powi(count as i32).min(43_199.0);
+                let delay = secs(count, jitter);
+                assert!(delay >= (full / 2.0).min(43_199.0) - 1e-9 && delay <= full, "count {count}: {delay}");
+                assert!(delay >= 1.0);
+                assert!(delay < 43_200.0);
+            }
+        }
+        assert_eq!(backoff_delay(u32::MAX, true, 0.9), Duration::from_secs(43_199));
+        assert_eq!(backoff_delay(0, true, 0.0), Duration::from_millis(500));
+        // Bad jitter from a caller is clamped, not trusted.
+        assert_eq!(backoff_delay(1, true, f64::NAN), Duration::from_secs(1));
+        assert_eq!(backoff_delay(1, true, 7.0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn no_backoff_returns_at_once() {
+        for count in [1, 5, 100] {
+            assert_eq!(backoff_delay(count, false, 0.7), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn retry_delays() {
+        let max = Duration::from_secs(60);
+        assert_eq!(retry_delay(1, max, 0.0), Duration::from_millis(500));
+        assert_eq!(retry_delay(2, max, 0.0), Duration::from_secs(1));
+        assert_eq!(retry_delay(4, max, 0.999_999).as_secs(), 7);
+        assert_eq!(retry_delay(30, max, 0.5), max);
+    }
+
+    #[test]
+    fn subject_fits_sns() {
+        assert_eq!(subject("stack", "abc"), "stack failed processing message abc");
+        let long = subject(&"é".repeat(150), "id");
+        assert_eq!(long.chars().count(), 99);
+        assert!(long.ends_with("..."));
+        assert!(long.starts_with("éé"));
+        let exact = subject(&"s".repeat(99 - " failed processing message x".len()), "x");
+        assert_eq!(exact.chars().count(), 99);
+        assert!(!exact.ends_with("..."));
+        assert_eq!(subject("a\nb", "c"), "a b failed processing message c");
+    }
+
+    #[test]
+    fn notification_body_says_everything() {
+        let env = BTreeMap::from([("Message".to_string(), "hi".to_string()), ("MessageId".to_string(), "m-1".into())]);
+        let report = Report {
+            stack_name: "prod",
+            now_ms: 1_795_845_741_123,
+            message_id: "m-1",
+            outcome: Outcome::Failed,
+            exit_code: Some(1),
+            reason: "Essential container in task exited",
+            receive_count: 2,
+            next: NextStep::RetryAt(1_795_845_745_123),
+            env: &env,
+        };
+        let n = notification(&report);
+        assert_eq!(n.subject, "prod failed processing message m-1");
+        assert_eq!(
+            n.body,
+            "At 2026-11-28T06:02:21.123Z, prod failed processing message m-1.\n\n\
+             Outcome: failed\nExit code: 1\nStopped reason: Essential container in task exited\nReceive count: 2\n\
+             Next: returned to the queue; retry at 2026-11-28T06:02:25.123Z\n\n\
+             Message environment:\nMessage=hi\nMessageId=m-1\n"
+        );
+        let rejected = notification(&Report {
+            outcome: Outcome::Rejected,
+            exit_code: None,
+            reason: "",
+            next: NextStep::Removed,
+            ..report.clone()
+        });
+        assert!(rejected.body.contains("prod rejected message m-1"));
+        assert!(rejected.body.contains("Exit code: none\nStopped reason: none\n"));
+        assert!(rejected.body.contains("Next: removed from the queue\n"));
+        let dead = notification(&Report { next: NextStep::DeadLettered, ..report });
+        assert!(dead.body.contains("Next: moved to the dead-letter queue\n"));
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_845_741_123), "2026-11-28T06:02:21.123Z");
+    }
+}
