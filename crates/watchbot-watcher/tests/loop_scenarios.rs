@@ -1,0 +1,505 @@
+//! The loop's scenarios on the in-process fakes, with tokio's paused clock: each exit code, backoff, notification
+//! silencing, heartbeat, timeout, placement failures, adoption of a running task, graceful stop, errors retried,
+//! oversized messages. Each asserts the exact calls the loop made.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+use watchbot_watcher::events::{Event, Recorder};
+use watchbot_watcher::ports::{PortError, PortErrorKind};
+use watchbot_watcher::testing::{FakeQueue, FakeRunner, QueueCall, RecordingNotifier, RunnerCall, Script};
+use watchbot_watcher::{Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+fn config() -> WatcherConfig {
+    WatcherConfig { stack_name: "stack".into(), jitter: Jitter::Fixed(0.0), ..WatcherConfig::default() }
+}
+
+struct World {
+    queue: FakeQueue,
+    runner: FakeRunner,
+    notifier: RecordingNotifier,
+    events: Recorder,
+}
+
+impl World {
+    fn new() -> World {
+        World::with_runner(FakeRunner::new())
+    }
+
+    fn with_runner(runner: FakeRunner) -> World {
+        World { queue: FakeQueue::new(), runner, notifier: RecordingNotifier::default(), events: Recorder::default() }
+    }
+
+    fn ports(&self) -> Ports<FakeQueue, FakeRunner, RecordingNotifier, FakeQueue> {
+        Ports::new(self.queue.clone(), self.runner.clone(), self.notifier.clone()).with_events(self.events.clone())
+    }
+
+    async fn run_for(&self, config: &WatcherConfig, duration: Duration) -> RunSummary {
+        run(self.ports(), config, tokio::time::sleep(duration)).await.expect("loop runs")
+    }
+
+    /// Visibility changes of one message that return it (anything but a heartbeat renewal).
+    fn returns(&self, id: &str) -> Vec<Duration> {
+        self.queue.visibility_changes(id).into_iter().map(|(_, t)| t).filter(|t| *t != WINDOW).collect()
+    }
+
+    fn finished(&self) -> Vec<(String, watchbot_watcher::Outcome, Option<i32>)> {
+        self.events
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Finished { message_id, outcome, exit_code, .. } => Some((message_id, outcome, exit_code)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+use watchbot_watcher::Outcome::{Failed, Rejected, Returned, Succeeded};
+
+#[tokio::test(start_paused = true)]
+async fn exit_0_deletes_the_message_once_without_notification() {
+    let world = World::new();
+    let id = world.queue.push("0@5");
+    let summary = world.run_for(&config(), Duration::from_secs(30)).await;
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    assert!(!world.queue.contains(&id));
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    assert!(world.notifier.sent().is_empty());
+    assert!(world.returns(&id).is_empty());
+    assert_eq!(world.finished(), vec![(id, Succeeded, Some(0))]);
+    assert_eq!((summary.received, summary.launched, summary.succeeded, summary.failed), (1, 1, 1, 0));
+    // The first receive asked for one message (one worker), long polling 20 s, holding it for one window.
+    match &world.queue.calls()[0] {
+        QueueCall::Receive { max, wait, .. } => assert_eq!((*max, *wait), (1, Duration::from_secs(20))),
+        other => panic!("first call {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn exit_3_deletes_and_notifies_rejected() {
+    let world = World::new();
+    let id = world.queue.push("3");
+    let summary = world.run_for(&config(), Duration::from_secs(10)).await;
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, format!("stack failed processing message {id}"));
+    assert!(sent[0].body.contains("stack rejected message m-1"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("Outcome: rejected\nExit code: 3\n"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("Next: removed from the queue"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("\nMessage=3\n"), "{}", sent[0].body);
+    assert_eq!(world.finished(), vec![(id, Rejected, Some(3))]);
+    assert_eq!((summary.rejected, summary.notifications), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exit_4_returns_with_growing_backoff_and_no_notification() {
+    let world = World::new();
+    let id = world.queue.push("4");
+    let summary = world.run_for(&config(), Duration::from_secs(20)).await;
+    // Receive counts 1, 2, 3, 4 → about 2^n s, jitter 0 → half: 1, 2, 4, 8 s.
+    assert_eq!(
+        world.returns(&id)[..4],
+        [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4), Duration::from_secs(8)]
+    );
+    assert!(world.queue.deleted().is_empty());
+    assert!(world.notifier.sent().is_empty());
+    assert!(summary.returned >= 4);
+    assert!(world.finished().iter().all(|(_, outcome, code)| *outcome == Returned && *code == Some(4)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_exit_codes_and_killed_tasks_return_with_backoff_and_notify() {
+    let runner = FakeRunner::scripted(|spec, _| match spec.env["Message"].as_str() {
+        "killed" => Script::Exit { after: Duration::from_secs(1), code: None },
+        _ => Script::Exit { after: Duration::ZERO, code: Some(1) },
+    });
+    let world = World::with_runner(runner);
+    let failing = world.queue.push("1");
+    let killed = world.queue.push("killed");
+    let config = WatcherConfig { workers: 2, jitter: Jitter::Fixed(0.5), ..config() };
+    let summary = world.run_for(&config, Duration::from_millis(2500)).await;
+    // Jitter 0.5 → three quarters of 2 s.
+    assert_eq!(world.returns(&failing)[0], Duration::from_millis(1500));
+    assert_eq!(world.returns(&killed), vec![Duration::from_millis(1500)]);
+    assert!(world.queue.deleted().is_empty());
+    let finished = world.finished();
+    assert!(finished.contains(&(failing.clone(), Failed, Some(1))));
+    assert!(finished.contains(&(killed.clone(), Failed, None)));
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), finished.len());
+    let body = &sent.iter().find(|n| n.subject.ends_with(&failing)).expect("failing notified").body;
+    assert!(body.contains("Outcome: failed\nExit code: 1\n"), "{body}");
+    assert!(body.contains("Receive count: 1\nNext: returned to the queue; retry at "), "{body}");
+    let body = &sent.iter().find(|n| n.subject.ends_with(&killed)).expect("killed notified").body;
+    assert!(body.contains("Exit code: none\n"), "{body}");
+    assert_eq!(summary.failed as usize, finished.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_backoff_a_failed_message_returns_at_once() {
+    let world = World::new();
+    let id = world.queue.push("2");
+    let config = WatcherConfig { backoff: false, ..config() };
+    world.run_for(&config, Duration::from_millis(500)).await;
+    assert_eq!(world.returns(&id)[0], Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn notify_after_retries_silences_the_first_failures() {
+    let world = World::new();
+    let id = world.queue.push("1");
+    let config = WatcherConfig { notify_after_retries: 2, ..config() };
+    // Returns after 1, 2, 4, 8 s: receive counts 1..=4 within 16 s.
+    world.run_for(&config, Duration::from_secs(16)).await;
+    let finished: Vec<u32> = world
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Finished { receive_count, .. } => Some(receive_count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished[..4], [1, 2, 3, 4]);
+    assert!(world.queue.receive_count(&id) >= 4);
+    let notified: Vec<String> = world
+        .notifier
+        .sent()
+        .iter()
+        .map(|n| n.body.lines().find(|l| l.starts_with("Receive count")).unwrap_or_default().to_string())
+        .collect();
+    let expected: Vec<String> =
+        finished.iter().filter(|count| **count > 2).map(|count| format!("Receive count: {count}")).collect();
+    assert_eq!(notified, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_keeps_a_long_task_invisible_and_it_is_deleted_once() {
+    let world = World::new();
+    // Three windows long.
+    let id = world.queue.push("0@180");
+    let summary = world.run_for(&config(), Duration::from_secs(240)).await;
+    let changes = world.queue.visibility_changes(&id);
+    assert!(changes.iter().all(|(_, timeout)| *timeout == WINDOW), "{changes:?}");
+    // Renewed every third of a window, from the receive to the end of the task: never close to lapsing.
+    let mut last = Duration::ZERO;
+    for (at, _) in &changes {
+        assert!(*at - last <= WINDOW / 3, "gap before {at:?} in {changes:?}");
+        last = *at;
+    }
+    assert!(last >= Duration::from_secs(160), "{changes:?}");
+    assert!(changes.len() >= 8, "{changes:?}");
+    // Never received twice, one task, deleted once.
+    assert_eq!(world.queue.receive_count(&id), 0, "deleted");
+    assert_eq!(summary.received, 1);
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_past_the_message_timeout_is_stopped_and_counted_as_failed() {
+    let world = World::new();
+    let id = world.queue.push("forever");
+    let config = WatcherConfig { message_timeout: Duration::from_secs(30), ..config() };
+    let summary = world.run_for(&config, Duration::from_millis(31_500)).await;
+    let stops: Vec<RunnerCall> =
+        world.runner.calls().into_iter().filter(|c| matches!(c, RunnerCall::Stop(..))).collect();
+    assert_eq!(stops, vec![RunnerCall::Stop(id.clone(), "message timeout".into())]);
+    assert_eq!(world.finished(), vec![(id.clone(), Failed, None)]);
+    assert_eq!(world.returns(&id), vec![Duration::from_secs(1)]);
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.contains("Stopped reason: timed out after 30 s"), "{}", sent[0].body);
+    assert!(world.events.names().contains(&"timed_out"));
+    assert_eq!((summary.failed, summary.interrupted), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn placement_failures_hold_the_message_and_are_not_task_failures() {
+    let world = World::new();
+    let id = world.queue.push("unplaced:3@0");
+    let summary = world.run_for(&config(), Duration::from_secs(30)).await;
+    let launches = world.runner.calls().into_iter().filter(|c| matches!(c, RunnerCall::Launch(_))).count();
+    assert_eq!(launches, 4);
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    // Held all along: received once, never returned, no notification, no failure.
+    assert_eq!(summary.received, 1);
+    assert!(world.returns(&id).is_empty());
+    assert!(world.notifier.sent().is_empty());
+    assert_eq!((summary.failed, summary.not_placed, summary.succeeded), (0, 3, 1));
+    let delays: Vec<u64> = world
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::NotPlaced { retry_in_ms, reason, .. } => {
+                assert_eq!(reason, "RESOURCE:MEMORY");
+                Some(retry_in_ms)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays, vec![500, 1000, 2000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_launches_are_retried_without_failing_the_message() {
+    let runner = FakeRunner::scripted(|_, attempt| {
+        if attempt <= 2 {
+            Script::Fail(PortError::transient("ThrottlingException: rate exceeded"))
+        } else {
+            Script::Exit { after: Duration::ZERO, code: Some(0) }
+        }
+    });
+    let world = World::with_runner(runner);
+    let id = world.queue.push("x");
+    let summary = world.run_for(&config(), Duration::from_secs(10)).await;
+    assert_eq!(world.queue.deleted(), vec![id]);
+    assert_eq!((summary.failed, summary.errors, summary.succeeded), (0, 2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_launch_rejected_for_good_is_a_failure_to_start() {
+    let runner = FakeRunner::scripted(|_, _| {
+        Script::Fail(PortError::new(PortErrorKind::NotFound, "ClientException: task definition not found"))
+    });
+    let world = World::with_runner(runner);
+    let id = world.queue.push("x");
+    world.run_for(&config(), Duration::from_millis(900)).await;
+    assert_eq!(world.finished(), vec![(id.clone(), Failed, None)]);
+    assert_eq!(world.returns(&id), vec![Duration::from_secs(1)]);
+    assert!(world.notifier.sent()[0].body.contains("Stopped reason: failed to start: ClientException"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_duplicate_receive_adopts_the_running_task() {
+    let world = World::new();
+    let id = world.queue.push("0");
+    // Another watcher started this message's task; it runs 10 more seconds and exits 0.
+    world.runner.start_elsewhere(&id, Script::Exit { after: Duration::from_secs(10), code: Some(0) });
+    let summary = world.run_for(&config(), Duration::from_secs(15)).await;
+    let calls = world.runner.calls();
+    assert_eq!(calls[0], RunnerCall::FindRunning(id.clone()));
+    assert!(!calls.iter().any(|c| matches!(c, RunnerCall::Launch(_))), "{calls:?}");
+    assert_eq!((summary.adopted, summary.launched, summary.succeeded), (1, 0, 1));
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn our_own_duplicate_receive_keeps_one_task_and_takes_the_new_receipt() {
+    let world = World::new();
+    let id = world.queue.push("0@100");
+    // The first three heartbeats fail (e.g. a network partition), so the message reappears after one window.
+    world.queue.fail_next("change_visibility", 3, PortError::new(PortErrorKind::Rejected, "denied"));
+    let config = WatcherConfig { workers: 2, ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(120)).await;
+    assert_eq!(summary.received, 2);
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    // Deleted with the second receive's handle, which is the one that works.
+    assert_eq!(world.queue.deleted(), vec![id]);
+    assert_eq!(summary.succeeded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_tasks_returns_their_messages_and_receives_nothing_more() {
+    let world = World::new();
+    let a = world.queue.push("forever");
+    let b = world.queue.push("forever");
+    let config = WatcherConfig { workers: 3, ..config() };
+    let queue = world.queue.clone();
+    let shutdown = async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        // Arrives as the stop begins: must not be received.
+        queue.push("0");
+    };
+    let summary = run(world.ports(), &config, shutdown).await.expect("loop runs");
+    let stops: Vec<RunnerCall> =
+        world.runner.calls().into_iter().filter(|c| matches!(c, RunnerCall::Stop(..))).collect();
+    assert_eq!(stops.len(), 2);
+    assert!(stops.contains(&RunnerCall::Stop(a.clone(), "watcher shutting down".into())));
+    assert!(stops.contains(&RunnerCall::Stop(b.clone(), "watcher shutting down".into())));
+    assert!(world.runner.running().is_empty());
+    assert!(world.queue.deleted().is_empty());
+    assert_eq!(world.returns(&a), vec![Duration::ZERO]);
+    assert_eq!(world.returns(&b), vec![Duration::ZERO]);
+    assert!(world.queue.is_visible(&a) && world.queue.is_visible(&b));
+    assert_eq!(world.queue.receive_count("m-3"), 0);
+    assert!(world.queue.contains("m-3"));
+    assert!(world.notifier.sent().is_empty());
+    assert_eq!((summary.interrupted, summary.failed, summary.succeeded), (2, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_ended_before_the_shutdown_keeps_its_outcome() {
+    let world = World::new();
+    let id = world.queue.push("0@5");
+    // The poll timer has not seen the exit yet when the stop comes.
+    let config = WatcherConfig { poll_interval: Duration::from_secs(30), ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(10)).await;
+    assert_eq!(world.queue.deleted(), vec![id]);
+    assert_eq!((summary.succeeded, summary.interrupted), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_and_runner_errors_are_retried_and_nothing_is_deleted_early() {
+    let world = World::new();
+    let id = world.queue.push("0@2");
+    world.queue.fail_next("receive", 3, PortError::transient("ServiceUnavailable"));
+    world.queue.fail_next("delete", 2, PortError::transient("InternalError"));
+    world.runner.fail_polls(2, PortError::transient("ThrottlingException"));
+    let summary = world.run_for(&config(), Duration::from_secs(60)).await;
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    assert!(!world.queue.contains(&id));
+    assert_eq!(summary.errors, 7);
+    assert_eq!(summary.succeeded, 1);
+    let errors: Vec<String> = world
+        .events
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Error { action, .. } => Some(action),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors, vec!["receive", "receive", "receive", "poll", "poll", "delete", "delete"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletes_are_batched() {
+    let world = World::new();
+    let ids: Vec<String> = (0..10).map(|_| world.queue.push("0@1")).collect();
+    let config = WatcherConfig { workers: 10, ..config() };
+    world.run_for(&config, Duration::from_secs(5)).await;
+    let deletes: Vec<Vec<String>> = world
+        .queue
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            QueueCall::Delete { ids, .. } => Some(ids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    let mut deleted = deletes[0].clone();
+    deleted.sort();
+    let mut expected = ids;
+    expected.sort();
+    assert_eq!(deleted, expected);
+    // One receive of 10, and one poll for all ten tasks.
+    assert!(world.runner.calls().contains(&RunnerCall::Poll(10)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_task_environment_is_the_message_plus_task_env() {
+    let world = World::new();
+    let envelope =
+        r#"{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:123456789012:t","Subject":"hi","Message":"0"}"#;
+    let id = world.queue.push(envelope);
+    let config = WatcherConfig {
+        task_env: BTreeMap::from([("WorkTopic".into(), "arn:work".into()), ("LogGroup".into(), "lg".into())]),
+        ..config()
+    };
+    world.run_for(&config, Duration::from_secs(2)).await;
+    let env = world.runner.env_of(&id).expect("launched");
+    let keys: Vec<&str> = env.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "ApproximateFirstReceiveTimestamp",
+            "ApproximateReceiveCount",
+            "LogGroup",
+            "Message",
+            "MessageId",
+            "SentTimestamp",
+            "Subject",
+            "WorkTopic"
+        ]
+    );
+    assert_eq!((env["Subject"].as_str(), env["Message"].as_str(), env["MessageId"].as_str()), ("hi", "0", "m-1"));
+    assert_eq!(env["ApproximateReceiveCount"], "1");
+    assert_eq!(env["SentTimestamp"], watchbot_watcher::testing::EPOCH_MS.to_string());
+    assert_eq!(env["WorkTopic"], "arn:work");
+}
+
+fn ecs_limit() -> Option<TaskSizeLimit> {
+    Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_message_goes_to_the_dead_letter_queue_with_a_notification() {
+    let world = World::new();
+    let dead_letter = FakeQueue::new();
+    let body = "x".repeat(9000);
+    let id = world.queue.push(&body);
+    let small = world.queue.push("0");
+    let config = WatcherConfig { workers: 2, task_size_limit: ecs_limit(), ..config() };
+    let ports = world.ports().with_dead_letter(dead_letter.clone());
+    let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
+    assert_eq!(dead_letter.sent(), vec![body]);
+    let mut deleted = world.queue.deleted();
+    deleted.sort();
+    assert_eq!(deleted, vec![id.clone(), small.clone()]);
+    assert_eq!(world.runner.launched(), vec![small]);
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.ends_with(&id));
+    assert!(sent[0].body.contains("over the limit of 8192"), "{}", sent[0].body);
+    assert!(sent[0].body.contains("Next: moved to the dead-letter queue"), "{}", sent[0].body);
+    assert_eq!(summary.dead_lettered, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_message_without_a_dead_letter_queue_returns_and_is_never_lost() {
+    let world = World::new();
+    let id = world.queue.push(&"x".repeat(9000));
+    let config = WatcherConfig { task_size_limit: ecs_limit(), ..config() };
+    world.run_for(&config, Duration::from_millis(900)).await;
+    assert!(world.queue.deleted().is_empty());
+    assert!(world.queue.contains(&id));
+    assert_eq!(world.returns(&id), vec![Duration::from_secs(1)]);
+    assert!(world.runner.launched().is_empty());
+    assert!(world.notifier.sent()[0].body.contains("no dead-letter queue is configured"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_dead_letter_send_is_retried_before_the_delete() {
+    let world = World::new();
+    let dead_letter = FakeQueue::new();
+    dead_letter.fail_next("send", 2, PortError::transient("InternalError"));
+    let id = world.queue.push(&"x".repeat(9000));
+    let config = WatcherConfig { task_size_limit: ecs_limit(), ..config() };
+    let ports = world.ports().with_dead_letter(dead_letter.clone());
+    run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
+    assert_eq!(dead_letter.sent().len(), 1);
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_notifications_are_retried() {
+    let world = World::new();
+    world.notifier.fail_next(2, PortError::transient("Throttling"));
+    world.queue.push("3");
+    let summary = world.run_for(&config(), Duration::from_secs(10)).await;
+    assert_eq!(world.notifier.sent().len(), 1);
+    assert_eq!(summary.notifications, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_long_polling_makes_few_receives() {
+    let world = World::new();
+    world.run_for(&config(), Duration::from_secs(61)).await;
+    // 20 s long polls: three per idle minute.
+    assert_eq!(world.queue.receive_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_zero_worker_config_is_refused() {
+    let world = World::new();
+    let config = WatcherConfig { workers: 0, ..config() };
+    let error = run(world.ports(), &config, async {}).await.expect_err("refused");
+    assert_eq!(error.to_string(), "invalid watcher config: workers must be at least 1");
+}
