@@ -1,1 +1,239 @@
-//! The watcher configuration from environment variables.
+//! The watcher's configuration from environment variables: the names the template's watcher task definition sets
+//! (ARCHITECTURE.md, "The watcher's environment"). A pure function of a map, so a test can feed it the environment
+//! of a generated template; the `watchbot-watcher` binary passes `std::env::vars()`, and `watchbot watch` passes
+//! the environment with its flags written over it.
+
+use crate::events::Level;
+use crate::message::ECS_OVERRIDES_LIMIT;
+use crate::run::{TaskSizeLimit, WatcherConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where a variable is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Required in the watcher container (the template sets it); `watchbot watch` has a default or does not need it.
+    Container,
+    /// Required in the container and by `watchbot watch` with the ECS runner.
+    Ecs,
+    /// Always required.
+    Always,
+    /// Optional everywhere.
+    Optional,
+}
+
+/// Every variable the watcher reads, and where it is required.
+pub const VARIABLES: &[(&str, Need)] = &[
+    ("Cluster", Need::Ecs),
+    ("TaskDefinition", Need::Ecs),
+    ("ContainerName", Need::Ecs),
+    ("Concurrency", Need::Container),
+    ("QueueUrl", Need::Always),
+    ("DeadLetterQueueUrl", Need::Optional),
+    ("NotificationTopic", Need::Container),
+    ("StackName", Need::Container),
+    ("ExponentialBackoff", Need::Container),
+    ("NotifyAfterRetries", Need::Container),
+    ("LogLevel", Need::Container),
+    ("MessageTimeout", Need::Container),
+    ("WorkTopic", Need::Optional),
+    ("LogGroup", Need::Optional),
+    ("LaunchType", Need::Optional),
+    ("Subnets", Need::Optional),
+    ("SecurityGroups", Need::Optional),
+];
+
+/// Which program reads the environment: decides what is required and what has a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The `watchbot-watcher` binary in the watcher container: everything the template sets is required; ECS runner.
+    Container,
+    /// `watchbot watch`: only the queue (and, for ECS, the task settings) is required; the rest has defaults.
+    Cli {
+        /// The runner chosen.
+        runner: RunnerKind,
+    },
+}
+
+/// Which task runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// ECS tasks (RunTask).
+    Ecs,
+    /// Child processes.
+    Process,
+}
+
+/// ECS launch type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchType {
+    /// On the cluster's EC2 instances (the default).
+    Ec2,
+    /// On Fargate (needs subnets and security groups).
+    Fargate,
+}
+
+/// ECS settings of the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsSettings {
+    /// Cluster ARN or name.
+    pub cluster: String,
+    /// Worker task definition.
+    pub task_definition: String,
+    /// The worker container's name in it (the overrides name it).
+    pub container_name: String,
+    /// EC2 or FARGATE.
+    pub launch_type: LaunchType,
+    /// Subnet ids (FARGATE).
+    pub subnets: Vec<String>,
+    /// Security group ids (FARGATE).
+    pub security_groups: Vec<String>,
+}
+
+/// Everything the watcher needs to run, read from the environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatcherEnv {
+    /// The work queue.
+    pub queue_url: String,
+    /// Where messages too large to run go.
+    pub dead_letter_queue_url: Option<String>,
+    /// SNS topic for notifications; `None` (only in `watchbot watch`): notifications go to stderr.
+    pub notification_topic: Option<String>,
+    /// ECS settings, when the runner is ECS.
+    pub ecs: Option<EcsSettings>,
+    /// How much the watcher logs.
+    pub log_level: Level,
+    /// The loop's config (workers, timeout, backoff, task env ...).
+    pub watcher: WatcherConfig,
+}
+
+/// A missing or malformed variable: one line naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn error(name: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { name: name.to_string(), problem: problem.into() }
+}
+
+struct Reader<'a> {
+    vars: &'a BTreeMap<String, String>,
+    source: Source,
+}
+
+impl Reader<'_> {
+    /// A variable's value; empty counts as unset (CloudFormation writes empty strings for absent options).
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, ConfigError> {
+        self.get(name).ok_or_else(|| error(name, "is required but not set"))
+    }
+
+    /// Required in the container; elsewhere the default applies.
+    fn container_or<'d>(&'d self, name: &str, default: &'d str) -> Result<&'d str, ConfigError> {
+        match (self.get(name), self.source) {
+            (Some(value), _) => Ok(value),
+            (None, Source::Container) => Err(error(name, "is required but not set")),
+            (None, Source::Cli { .. }) => Ok(default),
+        }
+    }
+}
+
+fn parse_u64(name: &str, value: &str, min: u64) -> Result<u64, ConfigError> {
+    match value.parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(error(name, format!("expected a whole number of at least {min}, got {value:?}"))),
+    }
+}
+
+fn parse_list(value: Option<&str>) -> Vec<String> {
+    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+}
+
+/// Reads the watcher's configuration from environment variables.
+pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<WatcherEnv, ConfigError> {
+    let r = Reader { vars, source };
+    let queue_url = r.required("QueueUrl")?.to_string();
+    let workers = parse_u64("Concurrency", r.container_or("Concurrency", "1")?, 1)?;
+    let workers = usize::try_from(workers).map_err(|_| error("Concurrency", "is too large"))?;
+    let message_timeout = parse_u64("MessageTimeout", r.container_or("MessageTimeout", "600")?, 1)?;
+    let backoff = match r.container_or("ExponentialBackoff", "true")? {
+        "true" => true,
+        "false" => false,
+        other => return Err(error("ExponentialBackoff", format!("expected true or false, got {other:?}"))),
+    };
+    let notify_after_retries = parse_u64("NotifyAfterRetries", r.container_or("NotifyAfterRetries", "0")?, 0)?;
+    let notify_after_retries =
+        u32::try_from(notify_after_retries).map_err(|_| error("NotifyAfterRetries", "is too large"))?;
+    let log_level = match r.container_or("LogLevel", "info")? {
+        "info" => Level::Info,
+        "debug" => Level::Debug,
+        other => return Err(error("LogLevel", format!("expected info or debug, got {other:?}"))),
+    };
+    let stack_name = r.container_or("StackName", "watchbot")?.to_string();
+    let notification_topic = match source {
+        Source::Container => Some(r.required("NotificationTopic")?.to_string()),
+        Source::Cli { .. } => r.get("NotificationTopic").map(String::from),
+    };
+    let runner = match source {
+        Source::Container => RunnerKind::Ecs,
+        Source::Cli { runner } => runner,
+    };
+    let ecs = match runner {
+        RunnerKind::Process => None,
+        RunnerKind::Ecs => {
+            let launch_type = match r.get("LaunchType").unwrap_or("EC2") {
+                "EC2" => LaunchType::Ec2,
+                "FARGATE" => LaunchType::Fargate,
+                other => return Err(error("LaunchType", format!("expected EC2 or FARGATE, got {other:?}"))),
+            };
+            let subnets = parse_list(r.get("Subnets"));
+            let security_groups = parse_list(r.get("SecurityGroups"));
+            if launch_type == LaunchType::Fargate && subnets.is_empty() {
+                return Err(error("Subnets", "is required with LaunchType FARGATE (comma-separated subnet ids)"));
+            }
+            Some(EcsSettings {
+                cluster: r.required("Cluster")?.to_string(),
+                task_definition: r.required("TaskDefinition")?.to_string(),
+                container_name: r.required("ContainerName")?.to_string(),
+                launch_type,
+                subnets,
+                security_groups,
+            })
+        }
+    };
+    let mut task_env = BTreeMap::new();
+    for name in ["WorkTopic", "LogGroup"] {
+        if let Some(value) = r.get(name) {
+            task_env.insert(name.to_string(), value.to_string());
+        }
+    }
+    let task_size_limit = ecs
+        .as_ref()
+        .map(|ecs| TaskSizeLimit { container_name: ecs.container_name.clone(), max_chars: ECS_OVERRIDES_LIMIT });
+    let watcher = WatcherConfig {
+        workers,
+        message_timeout: Duration::from_secs(message_timeout),
+        backoff,
+        notify_after_retries,
+        stack_name,
+        task_env,
+        task_size_limit,
+        ..WatcherConfig::default()
+    };
+    Ok(WatcherEnv {
+        queue_url,
+        dead_letter_queue_url: r.get("DeadLetterQueueUrl").map(String::from),
+        notification_topic,
+        ecs,
+        log_level,
+        watcher,
+    })
+}

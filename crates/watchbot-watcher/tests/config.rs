@@ -1,0 +1,177 @@
+//! The watcher's configuration from environment variables: every variable, every error names its variable, and the
+//! environment of a generated template's watcher task definition parses (so template and watcher cannot drift).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use watchbot_watcher::config::{
+    ConfigError, EcsSettings, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv, from_env,
+};
+use watchbot_watcher::events::Level;
+use watchbot_watcher::{TaskSizeLimit, WatcherConfig};
+
+fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn container_env() -> BTreeMap<String, String> {
+    vars(&[
+        ("Cluster", "arn:aws:ecs:us-east-1:123456789012:cluster/processing"),
+        ("TaskDefinition", "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3"),
+        ("ContainerName", "worker"),
+        ("Concurrency", "4"),
+        ("QueueUrl", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"),
+        ("DeadLetterQueueUrl", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dlq"),
+        ("NotificationTopic", "arn:aws:sns:us-east-1:123456789012:notify"),
+        ("StackName", "prod"),
+        ("ExponentialBackoff", "false"),
+        ("NotifyAfterRetries", "2"),
+        ("LogLevel", "debug"),
+        ("MessageTimeout", "900"),
+        ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work"),
+        ("LogGroup", "prod-logs"),
+    ])
+}
+
+#[test]
+fn reads_the_whole_container_environment() {
+    let env = from_env(&container_env(), Source::Container).expect("parses");
+    let expected = WatcherEnv {
+        queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs".into(),
+        dead_letter_queue_url: Some("https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dlq".into()),
+        notification_topic: Some("arn:aws:sns:us-east-1:123456789012:notify".into()),
+        ecs: Some(EcsSettings {
+            cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/processing".into(),
+            task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
+            container_name: "worker".into(),
+            launch_type: LaunchType::Ec2,
+            subnets: vec![],
+            security_groups: vec![],
+        }),
+        log_level: Level::Debug,
+        watcher: WatcherConfig {
+            workers: 4,
+            message_timeout: Duration::from_secs(900),
+            backoff: false,
+            notify_after_retries: 2,
+            stack_name: "prod".into(),
+            task_env: vars(&[("LogGroup", "prod-logs"), ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")]),
+            task_size_limit: Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 }),
+            ..WatcherConfig::default()
+        },
+    };
+    assert_eq!(env, expected);
+}
+
+#[test]
+fn each_required_variable_missing_is_named() {
+    for (name, need) in VARIABLES {
+        let mut env = container_env();
+        env.remove(*name);
+        let result = from_env(&env, Source::Container);
+        match need {
+            Need::Optional => assert!(result.is_ok(), "{name} is optional: {result:?}"),
+            _ => assert_eq!(
+                result.expect_err(name).to_string(),
+                format!("environment variable {name}: is required but not set")
+            ),
+        }
+        // Empty is the same as unset.
+        env.insert(name.to_string(), "  ".into());
+        assert_eq!(from_env(&env, Source::Container).is_ok(), *need == Need::Optional, "{name} empty");
+    }
+}
+
+#[test]
+fn malformed_values_are_named() {
+    let cases = [
+        ("Concurrency", "0", "expected a whole number of at least 1, got \"0\""),
+        ("Concurrency", "four", "expected a whole number of at least 1, got \"four\""),
+        ("MessageTimeout", "-5", "expected a whole number of at least 1, got \"-5\""),
+        ("NotifyAfterRetries", "1.5", "expected a whole number of at least 0, got \"1.5\""),
+        ("NotifyAfterRetries", "99999999999", "is too large"),
+        ("ExponentialBackoff", "False", "expected true or false, got \"False\""),
+        ("LogLevel", "verbose", "expected info or debug, got \"verbose\""),
+        ("LaunchType", "fargate", "expected EC2 or FARGATE, got \"fargate\""),
+        ("LaunchType", "FARGATE", "is required with LaunchType FARGATE (comma-separated subnet ids)"),
+    ];
+    for (name, value, problem) in cases {
+        let mut env = container_env();
+        env.insert(name.into(), value.into());
+        let error = from_env(&env, Source::Container).expect_err(name);
+        let expected_name = if problem.contains("with LaunchType") { "Subnets" } else { name };
+        assert_eq!(error, ConfigError { name: expected_name.into(), problem: problem.into() }, "{name}={value}");
+        assert!(!error.to_string().contains('\n'));
+    }
+}
+
+#[test]
+fn fargate_takes_subnets_and_security_groups() {
+    let mut env = container_env();
+    env.insert("LaunchType".into(), "FARGATE".into());
+    env.insert("Subnets".into(), "subnet-1, subnet-2,".into());
+    env.insert("SecurityGroups".into(), "sg-1".into());
+    let ecs = from_env(&env, Source::Container).expect("parses").ecs.expect("ecs");
+    assert_eq!(ecs.launch_type, LaunchType::Fargate);
+    assert_eq!(ecs.subnets, vec!["subnet-1", "subnet-2"]);
+    assert_eq!(ecs.security_groups, vec!["sg-1"]);
+}
+
+#[test]
+fn the_cli_needs_only_the_queue_for_the_process_runner() {
+    let env = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Process }).unwrap();
+    assert_eq!(env.queue_url, "http://q");
+    assert_eq!((env.notification_topic, env.ecs, env.dead_letter_queue_url), (None, None, None));
+    assert_eq!(env.log_level, Level::Info);
+    assert_eq!(env.watcher, WatcherConfig::default());
+    let error = from_env(&BTreeMap::new(), Source::Cli { runner: RunnerKind::Process }).unwrap_err();
+    assert_eq!(error.to_string(), "environment variable QueueUrl: is required but not set");
+    let error = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Ecs }).unwrap_err();
+    assert_eq!(error.name, "Cluster");
+}
+
+/// A CloudFormation value as the deployed stack would resolve it (refs become plausible names and ARNs).
+fn resolve(name: &str, value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => match name {
+            "QueueUrl" | "DeadLetterQueueUrl" => format!("https://sqs.us-east-1.amazonaws.com/123456789012/{name}"),
+            "StackName" | "LogGroup" => format!("resolved-{name}"),
+            _ => format!("arn:aws:resolved:us-east-1:123456789012:{name}/{}", other.to_string().len()),
+        },
+    }
+}
+
+#[test]
+fn the_template_watcher_environment_is_what_the_watcher_reads() {
+    let options = watchbot_template::Options::from_json_str(
+        r#"{"cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/processing", "service": "worker",
+            "serviceVersion": "v1", "notificationEmail": "ops@example.com", "workers": 3, "backoff": false,
+            "notifyAfterRetries": 2, "messageTimeout": 1200, "debugLogs": true}"#,
+    )
+    .expect("options");
+    let template = watchbot_template::template(&options).expect("template");
+    let raw = template.watcher_environment();
+    // Every variable the template sets is one the watcher reads, and every one the container requires is set.
+    let known: BTreeSet<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
+    for name in raw.keys() {
+        assert!(known.contains(name.as_str()), "the template sets {name}, which the watcher does not read");
+    }
+    for (name, need) in VARIABLES {
+        if *need != Need::Optional {
+            assert!(raw.contains_key(*name), "the watcher requires {name}, which the template does not set");
+        }
+    }
+    let env: BTreeMap<String, String> = raw.iter().map(|(k, v)| (k.clone(), resolve(k, v))).collect();
+    let parsed = from_env(&env, Source::Container).expect("the template's environment parses");
+    assert_eq!(parsed.watcher.workers, 3);
+    assert!(!parsed.watcher.backoff);
+    assert_eq!(parsed.watcher.notify_after_retries, 2);
+    assert_eq!(parsed.watcher.message_timeout, Duration::from_secs(1200));
+    assert_eq!(parsed.log_level, Level::Debug);
+    assert!(parsed.dead_letter_queue_url.is_some());
+    assert_eq!(parsed.watcher.task_env.keys().collect::<Vec<_>>(), vec!["LogGroup", "WorkTopic"]);
+    let ecs = parsed.ecs.expect("ecs");
+    assert_eq!(ecs.cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/processing");
+    assert_eq!(ecs.container_name, watchbot_template::WORKER_CONTAINER);
+    assert_eq!(ecs.launch_type, LaunchType::Ec2);
+}
