@@ -1,2 +1,379 @@
 //! Reduce-mode progress: a map-reduce job's parts, tracked in DynamoDB in production and in an embedded SQLite
 //! store locally, behind one store trait.
+//!
+//! A job is created with a total number of parts ([`Store::set_total`]); workers report parts done
+//! ([`Store::complete_part`]); among all calls for distinct parts exactly one learns that it finished the job
+//! ([`Completion::finished_job`]), which is the one that should send the reduce message. Replays (at-least-once
+//! delivery runs a part twice) are safe: they change nothing and answer with the job's state.
+//!
+//! The backend follows the table address ([`Address`]): a DynamoDB table ARN or name, or a SQLite file path (or
+//! `file:` URL). [`open`] turns an address into an [`AnyStore`]; the CLI and local mode both use it.
+//!
+//! Differences from the original watchbot-progress, all deliberate: completing a part of an unknown job is an error
+//! (the original answered "done"); `set_total` on an existing job with another total is an error and with the same
+//! total a no-op (the original silently reset progress); parts outside `1..=total` are errors; every write to an
+//! unknown job is an error.
+
+mod address;
+mod dynamo;
+mod embedded;
+
+pub use address::{Address, open};
+pub use dynamo::DynamoStore;
+pub use embedded::EmbeddedStore;
+
+use serde_json::{Value, json};
+use std::future::Future;
+
+/// What went wrong in a progress operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The job has no record (set-total was never called for it).
+    #[error("job {job:?} not found (set its total first)")]
+    UnknownJob {
+        /// The job id.
+        job: String,
+    },
+    /// set-total on an existing job with a different total.
+    #[error("job {job:?} already has a total of {existing} parts, not {requested}")]
+    TotalMismatch {
+        /// The job id.
+        job: String,
+        /// The total on record.
+        existing: u64,
+        /// The total asked for.
+        requested: u64,
+    },
+    /// A part number outside `1..=total`.
+    #[error("part {part} is outside 1..={total} for job {job:?}")]
+    PartOutOfRange {
+        /// The job id.
+        job: String,
+        /// The part asked for.
+        part: u64,
+        /// The job's total.
+        total: u64,
+    },
+    /// Bad input caught before any request: an empty job id, a zero total or part.
+    #[error("{0}")]
+    Invalid(String),
+    /// A table address that is neither a DynamoDB table nor a file path.
+    #[error("invalid progress table address {address:?}: {reason}")]
+    Address {
+        /// The address as given.
+        address: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A DynamoDB request failed.
+    #[error("dynamodb {operation} on table {table} failed")]
+    DynamoDb {
+        /// The API operation (`UpdateItem`, ...).
+        operation: &'static str,
+        /// The table name.
+        table: String,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The embedded store failed.
+    #[error("progress store {path} failed")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A stored record that does not have the expected shape (written by something else).
+    #[error("job {job:?} has a malformed record: {reason}")]
+    Malformed {
+        /// The job id.
+        job: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The result of [`Store::set_total`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTotal {
+    /// The job was created with this total.
+    Created,
+    /// The job already had this total: nothing changed (a replayed map message does not reset progress).
+    AlreadySet,
+}
+
+/// The result of [`Store::complete_part`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// Every part of the job is complete (also true for a replay after the job finished).
+    pub all_done: bool,
+    /// This call completed the last part. Among all calls for a job, exactly one gets `true`.
+    pub finished_job: bool,
+    /// The part was already complete before this call (a replay); nothing changed.
+    pub replay: bool,
+    /// Parts still to complete after this call.
+    pub remaining: u64,
+}
+
+/// A job's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobState {
+    /// Number of parts.
+    pub total: u64,
+    /// Parts not yet complete.
+    pub remaining: u64,
+    /// The reason given to fail-job, if the job failed.
+    pub failed: Option<String>,
+    /// The metadata given to set-metadata.
+    pub metadata: Option<Value>,
+    /// reduce-sent was called.
+    pub reduce_sent: bool,
+    /// Whether the part asked about in [`Store::status`] is complete.
+    pub part_complete: Option<bool>,
+}
+
+impl JobState {
+    /// Progress in hundredths, floored: 199 of 200 parts is 99, never a rounded-up 100.
+    pub fn progress_percent(&self) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        // u128: no overflow for any u64 total.
+        ((u128::from(self.total - self.remaining.min(self.total)) * 100) / u128::from(self.total)) as u64
+    }
+
+    /// All parts are complete.
+    pub fn is_complete(&self) -> bool {
+        self.remaining == 0
+    }
+}
+
+/// Progress as the original printed it: a number with at most two decimals, floored; `1` and `0` without decimals.
+fn progress_number(percent: u64) -> Value {
+    if percent % 100 == 0 { json!(percent / 100) } else { json!(percent as f64 / 100.0) }
+}
+
+/// The original's status JSON: `{progress, failed?, metadata?, partComplete?, reduceSent?}`, in that order when
+/// serialized; `{"progress":0}` for an unknown job.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// Fraction of parts complete, floored to two decimals.
+    pub progress: Value,
+    /// The fail-job reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// The set-metadata JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Whether the part asked about is complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_complete: Option<bool>,
+    /// `true` once reduce-sent was called (absent before, as in the original).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduce_sent: Option<bool>,
+}
+
+/// The status report of a job's record (`None`: unknown job).
+pub fn status_json(state: Option<&JobState>) -> StatusReport {
+    match state {
+        None => {
+            StatusReport { progress: json!(0), failed: None, metadata: None, part_complete: None, reduce_sent: None }
+        }
+        Some(state) => StatusReport {
+            progress: progress_number(state.progress_percent()),
+            failed: state.failed.clone(),
+            metadata: state.metadata.clone(),
+            part_complete: state.part_complete,
+            reduce_sent: state.reduce_sent.then_some(true),
+        },
+    }
+}
+
+/// The richer status of `--json`: the job id, whether it exists, the original's fields, and the counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetailedStatus {
+    /// The job id.
+    pub job: String,
+    /// The job has a record.
+    pub exists: bool,
+    /// Fraction complete, floored to two decimals.
+    pub progress: Value,
+    /// Number of parts (absent for an unknown job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Parts not yet complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+    /// Every part is complete.
+    pub complete: bool,
+    /// The fail-job reason, or `null`.
+    pub failed: Option<String>,
+    /// The metadata, or `null`.
+    pub metadata: Option<Value>,
+    /// Whether the part asked about is complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part_complete: Option<bool>,
+    /// reduce-sent was called.
+    pub reduce_sent: bool,
+}
+
+/// The detailed status of a job's record (`None`: unknown job).
+pub fn status_json_detailed(job: &str, state: Option<&JobState>) -> DetailedStatus {
+    let report = status_json(state);
+    DetailedStatus {
+        job: job.to_owned(),
+        exists: state.is_some(),
+        progress: report.progress,
+        total: state.map(|s| s.total),
+        remaining: state.map(|s| s.remaining),
+        complete: state.is_some_and(JobState::is_complete),
+        failed: report.failed,
+        metadata: report.metadata,
+        part_complete: report.part_complete,
+        reduce_sent: state.is_some_and(|s| s.reduce_sent),
+    }
+}
+
+/// Where a job's progress lives. Every operation is atomic on its own; no lock is held between calls.
+pub trait Store: Send + Sync {
+    /// Creates the job with `total` parts (≥ 1). The same total again is a no-op; another total is an error.
+    fn set_total(&self, job: &str, total: u64) -> impl Future<Output = Result<SetTotal, Error>> + Send;
+
+    /// Marks `part` (in `1..=total`) complete. One request on DynamoDB.
+    fn complete_part(&self, job: &str, part: u64) -> impl Future<Output = Result<Completion, Error>> + Send;
+
+    /// The job's record, `None` if unknown. With `part`, [`JobState::part_complete`] says whether it is complete.
+    fn status(&self, job: &str, part: Option<u64>) -> impl Future<Output = Result<Option<JobState>, Error>> + Send;
+
+    /// Records that the job failed, with a reason.
+    fn fail_job(&self, job: &str, reason: &str) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Stores JSON metadata with the job (replacing earlier metadata).
+    fn set_metadata(&self, job: &str, metadata: &Value) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records that the reduce message was sent. `true` when this call recorded it, `false` if it already was, so
+    /// a worker can send the reduce message at most once per job when it asks first.
+    fn reduce_sent(&self, job: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// A store of either kind, as [`open`] returns it.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// DynamoDB.
+    DynamoDb(DynamoStore),
+    /// Embedded SQLite.
+    Embedded(EmbeddedStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::DynamoDb($store) => $call.await,
+            AnyStore::Embedded($store) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn set_total(&self, job: &str, total: u64) -> Result<SetTotal, Error> {
+        delegate!(self, s => s.set_total(job, total))
+    }
+    async fn complete_part(&self, job: &str, part: u64) -> Result<Completion, Error> {
+        delegate!(self, s => s.complete_part(job, part))
+    }
+    async fn status(&self, job: &str, part: Option<u64>) -> Result<Option<JobState>, Error> {
+        delegate!(self, s => s.status(job, part))
+    }
+    async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
+        delegate!(self, s => s.fail_job(job, reason))
+    }
+    async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
+        delegate!(self, s => s.set_metadata(job, metadata))
+    }
+    async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
+        delegate!(self, s => s.reduce_sent(job))
+    }
+}
+
+/// Checks what every adapter needs before a request: a non-empty job id of at most 1024 bytes (DynamoDB's key
+/// limit is 2048; the margin keeps error messages short).
+pub(crate) fn check_job(job: &str) -> Result<(), Error> {
+    if job.is_empty() {
+        return Err(Error::Invalid("job id must not be empty".into()));
+    }
+    if job.len() > 1024 {
+        return Err(Error::Invalid(format!("job id is {} bytes; at most 1024 are allowed", job.len())));
+    }
+    Ok(())
+}
+
+/// Part numbers start at 1.
+pub(crate) fn check_part(job: &str, part: u64) -> Result<(), Error> {
+    check_job(job)?;
+    if part == 0 {
+        return Err(Error::Invalid("part numbers start at 1; got 0".into()));
+    }
+    Ok(())
+}
+
+/// Totals are at least 1 and fit SQLite's signed 64-bit integers.
+pub(crate) fn check_total(job: &str, total: u64) -> Result<(), Error> {
+    check_job(job)?;
+    if total == 0 || total > i64::MAX as u64 {
+        return Err(Error::Invalid(format!("total must be between 1 and {}; got {total}", i64::MAX)));
+    }
+    Ok(())
+}
+
+/// After a part was found not to be pending: is it out of range, or a replay?
+pub(crate) fn not_pending(job: &str, part: u64, total: u64, remaining: u64) -> Result<Completion, Error> {
+    if part > total {
+        return Err(Error::PartOutOfRange { job: job.to_owned(), part, total });
+    }
+    Ok(Completion { all_done: remaining == 0, finished_job: false, replay: true, remaining })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(total: u64, remaining: u64) -> JobState {
+        JobState { total, remaining, failed: None, metadata: None, reduce_sent: false, part_complete: None }
+    }
+
+    fn report(state: Option<&JobState>) -> Value {
+        serde_json::to_value(status_json(state)).unwrap()
+    }
+
+    #[test]
+    fn progress_is_floored_to_two_decimals() {
+        assert_eq!(report(Some(&state(200, 199))), json!({"progress": 0}));
+        assert_eq!(report(Some(&state(3, 2))), json!({"progress": 0.33}));
+        assert_eq!(report(Some(&state(3, 1))), json!({"progress": 0.66}));
+        assert_eq!(report(Some(&state(200, 1))), json!({"progress": 0.99}));
+        assert_eq!(report(Some(&state(4, 2))), json!({"progress": 0.5}));
+        assert_eq!(serde_json::to_string(&status_json(Some(&state(4, 0)))).unwrap(), r#"{"progress":1}"#);
+        assert_eq!(serde_json::to_string(&status_json(None)).unwrap(), r#"{"progress":0}"#);
+    }
+
+    #[test]
+    fn optional_fields_appear_only_when_set_in_the_original_order() {
+        let mut s = state(2, 1);
+        s.failed = Some("boom".into());
+        s.metadata = Some(json!({"k": [1, 2]}));
+        s.part_complete = Some(false);
+        s.reduce_sent = true;
+        assert_eq!(
+            serde_json::to_string(&status_json(Some(&s))).unwrap(),
+            r#"{"progress":0.5,"failed":"boom","metadata":{"k":[1,2]},"partComplete":false,"reduceSent":true}"#
+        );
+        let detailed = serde_json::to_value(status_json_detailed("j", Some(&state(2, 0)))).unwrap();
+        assert_eq!(detailed["complete"], json!(true));
+        assert_eq!(detailed["reduceSent"], json!(false));
+        assert_eq!(serde_json::to_value(status_json_detailed("j", None)).unwrap()["exists"], json!(false));
+    }
+}

@@ -1,0 +1,286 @@
+//! The DynamoDB store: one item per job in a table with hash key `id` (string), as the template creates it.
+//!
+//! Item: `id` (S), `total` (N), `parts` (NS of the parts not yet complete; DynamoDB removes the attribute when the
+//! set becomes empty), `error` (S), `metadata` (S, JSON text), `reduceSent` (BOOL). Every attribute goes through an
+//! expression attribute name: `total`, `parts` and friends are DynamoDB reserved words.
+//!
+//! complete-part is one UpdateItem: `DELETE #parts :part` under the condition `contains(#parts, :n)`, returning
+//! UPDATED_NEW. DynamoDB applies updates of one item one at a time, so exactly one call removes the last part, and
+//! only that call gets an answer without `parts`. When the condition fails (unknown job, part out of range, or a
+//! replay), `ReturnValuesOnConditionCheckFailure=ALL_OLD` returns the item inside the error, so telling the cases
+//! apart needs no second request either.
+
+use crate::{Completion, Error, JobState, SetTotal, Store, check_job, check_part, check_total, not_pending};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde_json::Value;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Progress in a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over `table` (hash key `id`, string) through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn failed<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        Error::DynamoDb { operation, table: self.table.clone(), source: Box::new(error) }
+    }
+
+    /// A conditional update that only needs the job to exist.
+    async fn update_existing(
+        &self,
+        job: &str,
+        update: &str,
+        name: (&str, &str),
+        value: AttributeValue,
+    ) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .update_expression(update)
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names(name.0, name.1)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failure(&error) => Err(Error::UnknownJob { job: job.to_owned() }),
+            Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+}
+
+fn is_condition_failure<R>(error: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>) -> bool {
+    error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception())
+}
+
+/// The item carried by a ConditionalCheckFailed error, when asked for with ALL_OLD.
+fn old_item_of_update<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> Option<&Item> {
+    match error.as_service_error()? {
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => e.item(),
+        _ => None,
+    }
+}
+
+fn number(job: &str, item: &Item, name: &str) -> Result<u64, Error> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| malformed(job, &format!("`{name}` is not a whole number"))),
+        _ => Err(malformed(job, &format!("`{name}` is missing or not a number"))),
+    }
+}
+
+fn malformed(job: &str, reason: &str) -> Error {
+    Error::Malformed { job: job.to_owned(), reason: reason.to_owned() }
+}
+
+/// The pending parts: an absent attribute is the empty set.
+fn parts(job: &str, item: &Item) -> Result<Vec<u64>, Error> {
+    match item.get("parts") {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::Ns(parts)) => parts
+            .iter()
+            .map(|p| p.parse().map_err(|_| malformed(job, "`parts` holds a number that is not a part number")))
+            .collect(),
+        Some(_) => Err(malformed(job, "`parts` is not a number set")),
+    }
+}
+
+fn job_state(job: &str, item: &Item, part: Option<u64>) -> Result<JobState, Error> {
+    let total = number(job, item, "total")?;
+    let pending = parts(job, item)?;
+    let metadata = match item.get("metadata") {
+        None => None,
+        Some(AttributeValue::S(text)) => {
+            Some(serde_json::from_str(text).map_err(|_| malformed(job, "`metadata` is not JSON text"))?)
+        }
+        Some(_) => return Err(malformed(job, "`metadata` is not a string")),
+    };
+    Ok(JobState {
+        total,
+        remaining: pending.len() as u64,
+        failed: match item.get("error") {
+            Some(AttributeValue::S(reason)) => Some(reason.clone()),
+            _ => None,
+        },
+        metadata,
+        reduce_sent: matches!(item.get("reduceSent"), Some(AttributeValue::Bool(true))),
+        part_complete: part.map(|p| !pending.contains(&p)),
+    })
+}
+
+impl Store for DynamoStore {
+    async fn set_total(&self, job: &str, total: u64) -> Result<SetTotal, Error> {
+        check_total(job, total)?;
+        let parts: Vec<String> = (1..=total).map(|p| p.to_string()).collect();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(job.to_owned()))
+            .item("total", AttributeValue::N(total.to_string()))
+            .item("parts", AttributeValue::Ns(parts))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SetTotal::Created),
+            Err(error) => {
+                let old = match error.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e)) => {
+                        e.item().cloned()
+                    }
+                    _ => return Err(self.failed("PutItem", error)),
+                };
+                // Without ALL_OLD support (an emulator), read the item.
+                let old = match old {
+                    Some(old) => old,
+                    None => self.get(job).await?.ok_or_else(|| malformed(job, "vanished during set-total"))?,
+                };
+                let existing = number(job, &old, "total")?;
+                if existing == total {
+                    Ok(SetTotal::AlreadySet)
+                } else {
+                    Err(Error::TotalMismatch { job: job.to_owned(), existing, requested: total })
+                }
+            }
+        }
+    }
+
+    async fn complete_part(&self, job: &str, part: u64) -> Result<Completion, Error> {
+        check_part(job, part)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .update_expression("DELETE #parts :part")
+            .condition_expression("attribute_exists(#id) AND contains(#parts, :n)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#parts", "parts")
+            .expression_attribute_values(":part", AttributeValue::Ns(vec![part.to_string()]))
+            .expression_attribute_values(":n", AttributeValue::N(part.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                // UPDATED_NEW lists `parts` unless this call emptied the set (DynamoDB then drops the attribute).
+                let remaining = match output.attributes().and_then(|a| a.get("parts")) {
+                    Some(AttributeValue::Ns(parts)) => parts.len() as u64,
+                    _ => 0,
+                };
+                Ok(Completion { all_done: remaining == 0, finished_job: remaining == 0, replay: false, remaining })
+            }
+            Err(error) if is_condition_failure(&error) => {
+                let old = match old_item_of_update(&error) {
+                    Some(old) => Some(old.clone()),
+                    // Without ALL_OLD support (an emulator), a second request tells the cases apart.
+                    None => self.get(job).await?,
+                };
+                let Some(old) = old else {
+                    return Err(Error::UnknownJob { job: job.to_owned() });
+                };
+                let total = number(job, &old, "total")?;
+                not_pending(job, part, total, parts(job, &old)?.len() as u64)
+            }
+            Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+
+    async fn status(&self, job: &str, part: Option<u64>) -> Result<Option<JobState>, Error> {
+        if let Some(part) = part {
+            check_part(job, part)?;
+        } else {
+            check_job(job)?;
+        }
+        let Some(item) = self.get(job).await? else { return Ok(None) };
+        let state = job_state(job, &item, part)?;
+        if let Some(part) = part.filter(|p| *p > state.total) {
+            return Err(Error::PartOutOfRange { job: job.to_owned(), part, total: state.total });
+        }
+        Ok(Some(state))
+    }
+
+    async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
+        check_job(job)?;
+        self.update_existing(job, "SET #error = :v", ("#error", "error"), AttributeValue::S(reason.to_owned())).await
+    }
+
+    async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
+        check_job(job)?;
+        let text = AttributeValue::S(metadata.to_string());
+        self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), text).await
+    }
+
+    async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
+        check_job(job)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .update_expression("SET #reduceSent = :t")
+            .condition_expression("attribute_exists(#id) AND attribute_not_exists(#reduceSent)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#reduceSent", "reduceSent")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => {
+                let exists = match old_item_of_update(&error) {
+                    Some(_) => true,
+                    None => self.get(job).await?.is_some(),
+                };
+                if exists { Ok(false) } else { Err(Error::UnknownJob { job: job.to_owned() }) }
+            }
+            Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The job's item, read consistently (a worker's own write must be visible to its next status).
+    async fn get(&self, job: &str) -> Result<Option<Item>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.failed("GetItem", e))?;
+        Ok(output.item)
+    }
+}
