@@ -1,1 +1,537 @@
 //! The ECS task runner: RunTask with container overrides, `startedBy` = message id.
+//!
+//! - `launch`: RunTask (count 1) on the cluster with the task definition, the task environment as container overrides
+//!   of `container_name`, `startedBy` = the message id (so `find_running` can adopt the task after a duplicate receive),
+//!   the launch type, and an `awsvpcConfiguration` when subnets are given (required by FARGATE). Calls pass a token
+//!   bucket (`run_task_per_second`) first: ECS throttles RunTask, and Fargate allows about 20 launches a second.
+//!   RunTask `failures` (e.g. `RESOURCE:MEMORY`) and throttling answer [`Launch::NotPlaced`]: the task did not start,
+//!   the loop keeps the message and retries placement later, and the task is not counted as failed. Each call carries
+//!   a fresh `clientToken`, so the SDK's own retries of one call (after a timeout or a 5xx) cannot start two tasks.
+//! - `find_running`: ListTasks by `startedBy` and desired status RUNNING (pending tasks included).
+//! - `poll`: DescribeTasks, 100 tasks per call (the API's limit). A STOPPED task reports the exit code of the container
+//!   named `container_name` and its `stoppedReason`; a task ECS no longer knows (`failures` with reason MISSING, or
+//!   absent from the answer) reports `Stopped { exit_code: None, reason: "task no longer exists" }`. Any other per-task
+//!   failure reports it as still running, so a transient fault never turns into a task failure; `messageTimeout`
+//!   bounds how long that can last.
+//! - `stop`: StopTask with the reason (truncated to ECS's 255 characters); a task that is already gone is not an
+//!   error.
+//!
+//! SDK errors map to [`PortErrorKind`]: throttling, 5xx (`ServerException`), timeouts and network failures are
+//! `Transient`; a missing cluster is `NotFound`; everything else (bad parameters, access denied) is `Rejected`.
+//! A transient error from RunTask is ambiguous (the task may have started): the loop's next attempt should look for
+//! the task with `find_running` first, which `startedBy` makes possible.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair, NetworkConfiguration,
+    TaskOverride,
+};
+
+use crate::ports::{Launch, PortError, PortErrorKind, TaskRunner, TaskSpec, TaskState};
+
+/// ECS's limit on tasks per DescribeTasks call.
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+/// ECS's limit on the length of `startedBy`.
+pub const STARTED_BY_MAX: usize = 128;
+/// ECS's limit on the length of a StopTask reason.
+pub const STOP_REASON_MAX: usize = 255;
+/// The default RunTask rate limit, in calls per second.
+pub const DEFAULT_RUN_TASK_PER_SECOND: f64 = 10.0;
+
+/// How ECS runs the task: on the cluster's EC2 container instances, or on Fargate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LaunchType {
+    /// The cluster's own EC2 instances (the seed's default).
+    #[default]
+    Ec2,
+    /// Fargate: needs subnets (and usually security groups) for the task's network interface.
+    Fargate,
+}
+
+impl LaunchType {
+    /// The ECS API's name: `EC2` or `FARGATE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaunchType::Ec2 => "EC2",
+            LaunchType::Fargate => "FARGATE",
+        }
+    }
+}
+
+impl std::fmt::Display for LaunchType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A launch type name that is neither `EC2` nor `FARGATE`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("launch type must be EC2 or FARGATE, not {0:?}")]
+pub struct UnknownLaunchType(pub String);
+
+impl std::str::FromStr for LaunchType {
+    type Err = UnknownLaunchType;
+
+    /// `EC2` or `FARGATE`, in any case.
+    fn from_str(s: &str) -> Result<LaunchType, UnknownLaunchType> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "EC2" => Ok(LaunchType::Ec2),
+            "FARGATE" => Ok(LaunchType::Fargate),
+            _ => Err(UnknownLaunchType(s.to_string())),
+        }
+    }
+}
+
+/// Where and how the ECS runner starts tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcsRunnerConfig {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// The worker task definition (family, family:revision, or ARN).
+    pub task_definition: String,
+    /// The container in that task definition that gets the environment and whose exit code counts.
+    pub container_name: String,
+    /// EC2 (default) or FARGATE.
+    pub launch_type: LaunchType,
+    /// Subnets for the task's network interface (`awsvpc` network mode; required by FARGATE). Empty: no network
+    /// configuration is sent.
+    pub subnets: Vec<String>,
+    /// Security groups for that interface.
+    pub security_groups: Vec<String>,
+    /// Whether the interface gets a public IP (FARGATE tasks in public subnets need one to pull images).
+    pub assign_public_ip: bool,
+    /// RunTask calls per second at most (a token bucket holding one second's worth). Zero, negative or not finite:
+    /// no limit.
+    pub run_task_per_second: f64,
+}
+
+impl EcsRunnerConfig {
+    /// A config for the EC2 launch type with the default rate limit.
+    pub fn new(
+        cluster: impl Into<String>,
+        task_definition: impl Into<String>,
+        container_name: impl Into<String>,
+    ) -> EcsRunnerConfig {
+        EcsRunnerConfig {
+            cluster: cluster.into(),
+            task_definition: task_definition.into(),
+            container_name: container_name.into(),
+            launch_type: LaunchType::Ec2,
+            subnets: Vec::new(),
+            security_groups: Vec::new(),
+            assign_public_ip: false,
+            run_task_per_second: DEFAULT_RUN_TASK_PER_SECOND,
+        }
+    }
+}
+
+/// Runs one ECS task per message; implements [`TaskRunner`] with task ARNs as handles.
+pub struct EcsRunner {
+    client: aws_sdk_ecs::Client,
+    config: EcsRunnerConfig,
+    limiter: RateLimiter,
+}
+
+impl EcsRunner {
+    /// A runner on this client (built by the caller from `aws-config`'s standard chain).
+    pub fn new(client: aws_sdk_ecs::Client, config: EcsRunnerConfig) -> EcsRunner {
+        let limiter = RateLimiter::new(config.run_task_per_second);
+        EcsRunner { client, config, limiter }
+    }
+
+    /// The runner's config.
+    pub fn config(&self) -> &EcsRunnerConfig {
+        &self.config
+    }
+
+    fn network_configuration(&self) -> Result<Option<NetworkConfiguration>, PortError> {
+        if self.config.subnets.is_empty() {
+            if self.config.launch_type == LaunchType::Fargate {
+                return Err(PortError::new(PortErrorKind::Rejected, "the FARGATE launch type needs subnets"));
+            }
+            return Ok(None);
+        }
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(self.config.subnets.clone()))
+            .set_security_groups((!self.config.security_groups.is_empty()).then(|| self.config.security_groups.clone()))
+            .assign_public_ip(if self.config.assign_public_ip {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            })
+            .build()
+            .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("bad network configuration: {e}")))?;
+        Ok(Some(NetworkConfiguration::builder().awsvpc_configuration(vpc).build()))
+    }
+
+    async fn describe_batch(&self, arns: &[String]) -> Result<Vec<(String, TaskState)>, PortError> {
+        let answer = self
+            .client
+            .describe_tasks()
+            .cluster(&self.config.cluster)
+            .set_tasks(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error("DescribeTasks", e))?;
+        let mut found: HashMap<&str, TaskState> = HashMap::new();
+        for task in answer.tasks() {
+            let Some(arn) = task.task_arn() else { continue };
+            found.insert(arn, task_state(task, &self.config.container_name));
+        }
+        for failure in answer.failures() {
+            let Some(arn) = failure.arn() else { continue };
+            if failure.reason() == Some("MISSING") {
+                found.entry(arn).or_insert_with(gone);
+            } else {
+                // Not an answer about the task itself: keep it running; the message timeout bounds this.
+                found.entry(arn).or_insert(TaskState::Running);
+            }
+        }
+        Ok(arns.iter().map(|arn| (arn.clone(), found.remove(arn.as_str()).unwrap_or_else(gone))).collect())
+    }
+}
+
+impl TaskRunner for EcsRunner {
+    type Handle = String;
+
+    async fn find_running(&self, message_id: &str) -> Result<Option<String>, PortError> {
+        let answer = self
+            .client
+            .list_tasks()
+            .cluster(&self.config.cluster)
+            .started_by(started_by(message_id))
+            .desired_status(DesiredStatus::Running)
+            .send()
+            .await
+            .map_err(|e| port_error("ListTasks", e))?;
+        Ok(answer.task_arns().first().cloned())
+    }
+
+    async fn launch(&self, spec: &TaskSpec) -> Result<Launch<String>, PortError> {
+        let network = self.network_configuration()?;
+        self.limiter.acquire().await;
+        let overrides = TaskOverride::builder()
+            .container_overrides(
+                ContainerOverride::builder()
+                    .name(&self.config.container_name)
+                    .set_environment(Some(environment(&spec.env)))
+                    .build(),
+            )
+            .build();
+        let result = self
+            .client
+            .run_task()
+            .cluster(&self.config.cluster)
+            .task_definition(&self.config.task_definition)
+            .count(1)
+            .started_by(started_by(&spec.message_id))
+            .client_token(client_token())
+            .launch_type(aws_sdk_ecs::types::LaunchType::from(self.config.launch_type.as_str()))
+            .set_network_configuration(network)
+            .overrides(overrides)
+            .send()
+            .await;
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(error) => {
+                let throttled = matches!(&error, SdkError::ServiceError(context)
+                if is_throttling(
+                    context.err().code().unwrap_or(""),
+                    context.err().message().unwrap_or(""),
+                    context.raw().status().as_u16(),
+                ));
+                let error = port_error("RunTask", error);
+                if throttled {
+                    return Ok(Launch::NotPlaced { reason: format!("throttled: {}", error.message) });
+                }
+                return Err(error);
+            }
+        };
+        if let Some(arn) = answer.tasks().iter().find_map(|task| task.task_arn()) {
+            return Ok(Launch::Started(arn.to_string()));
+        }
+        let reasons: Vec<String> = answer
+            .failures()
+            .iter()
+            .map(|failure| match (failure.reason(), failure.detail()) {
+                (Some(reason), Some(detail)) => format!("{reason} ({detail})"),
+                (Some(reason), None) => reason.to_string(),
+                (None, Some(detail)) => detail.to_string(),
+                (None, None) => "unknown".to_string(),
+            })
+            .collect();
+        if reasons.is_empty() {
+            return Err(PortError::transient("ecs RunTask returned neither a task nor a failure"));
+        }
+        Ok(Launch::NotPlaced { reason: reasons.join("; ") })
+    }
+
+    async fn poll(&self, handles: &[String]) -> Result<Vec<(String, TaskState)>, PortError> {
+        let mut states = Vec::with_capacity(handles.len());
+        for batch in handles.chunks(DESCRIBE_TASKS_BATCH) {
+            states.extend(self.describe_batch(batch).await?);
+        }
+        Ok(states)
+    }
+
+    async fn stop(&self, handle: &String, reason: &str) -> Result<(), PortError> {
+        let reason: String = reason.chars().take(STOP_REASON_MAX).collect();
+        match self.client.stop_task().cluster(&self.config.cluster).task(handle).reason(reason).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = port_error("StopTask", error);
+                // Stopping a task that is already gone is what the caller wanted.
+                if error.kind == PortErrorKind::Rejected && error.message.to_ascii_lowercase().contains("not found") {
+                    return Ok(());
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+fn gone() -> TaskState {
+    TaskState::Stopped { exit_code: None, reason: "task no longer exists".to_string() }
+}
+
+/// The state of one described task: running until ECS says STOPPED, then the exit code of our container.
+fn task_state(task: &aws_sdk_ecs::types::Task, container_name: &str) -> TaskState {
+    if task.last_status() != Some("STOPPED") {
+        return TaskState::Running;
+    }
+    let container = task.containers().iter().find(|c| c.name() == Some(container_name));
+    let exit_code = container.and_then(|c| c.exit_code());
+    let mut reason = task.stopped_reason().filter(|why| !why.is_empty()).unwrap_or("task stopped").to_string();
+    match container {
+        None => reason.push_str(&format!(" (no container named {container_name:?} in the task)")),
+        Some(c) => {
+            if let Some(why) = c.reason().filter(|why| !why.is_empty()) {
+                reason.push_str(&format!(" ({container_name}: {why})"));
+            }
+        }
+    }
+    TaskState::Stopped { exit_code, reason }
+}
+
+/// The task environment as ECS key-value pairs (sorted, as the map is).
+fn environment(env: &BTreeMap<String, String>) -> Vec<KeyValuePair> {
+    env.iter().map(|(name, value)| KeyValuePair::builder().name(name).value(value).build()).collect()
+}
+
+/// The `startedBy` tag for a message id. ECS allows up to 128 letters, digits, `-`, `/` and `_`; SQS message ids
+/// (UUIDs) pass unchanged. Any other id maps to a sanitized prefix plus a hash of the whole id, so the mapping stays
+/// deterministic (`find_running` computes the same tag) and distinct ids stay distinct.
+pub fn started_by(message_id: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_');
+    if !message_id.is_empty() && message_id.len() <= STARTED_BY_MAX && message_id.chars().all(allowed) {
+        return message_id.to_string();
+    }
+    let prefix: String =
+        message_id.chars().map(|c| if allowed(c) { c } else { '_' }).take(STARTED_BY_MAX - 17).collect();
+    format!("{prefix}-{:016x}", fnv1a(message_id.as_bytes()))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A fresh idempotency token for one RunTask call (32 hex digits; ECS allows 64 printable characters).
+fn client_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "TransactionInProgressException",
+];
+
+/// Whether a service error is ECS (or the SDK's gateway) asking us to slow down.
+fn is_throttling(code: &str, message: &str, status: u16) -> bool {
+    THROTTLING_CODES.contains(&code) || status == 429 || message.to_ascii_lowercase().contains("rate exceeded")
+}
+
+/// Maps an SDK error to a [`PortError`] naming the ECS action and the service's error code.
+fn port_error<E>(action: &str, error: SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match &error {
+        SdkError::TimeoutError(_) => PortError::transient(format!("ecs {action} timed out")),
+        SdkError::DispatchFailure(_) => {
+            PortError::transient(format!("ecs {action} could not be sent: {}", DisplayErrorContext(&error)))
+        }
+        SdkError::ResponseError(_) => {
+            PortError::transient(format!("ecs {action} got an unreadable response: {}", DisplayErrorContext(&error)))
+        }
+        SdkError::ServiceError(context) => {
+            let service = context.err();
+            let code = service.code().unwrap_or("unknown");
+            let text = service.message().unwrap_or("");
+            let status = context.raw().status().as_u16();
+            let message = format!("ecs {action} failed: {code}: {text}").trim_end_matches([':', ' ']).to_string();
+            let kind = classify(code, text, status);
+            PortError::new(kind, message)
+        }
+        _ => PortError::new(PortErrorKind::Rejected, format!("ecs {action} could not be built: {error}")),
+    }
+}
+
+/// The class of a service error, from its code, message and HTTP status.
+fn classify(code: &str, message: &str, status: u16) -> PortErrorKind {
+    if is_throttling(code, message, status) || code == "ServerException" || status >= 500 {
+        PortErrorKind::Transient
+    } else if code == "ClusterNotFoundException" {
+        PortErrorKind::NotFound
+    } else {
+        PortErrorKind::Rejected
+    }
+}
+
+/// A token bucket of one second's worth of calls (at least one), refilled continuously; callers wait their turn in
+/// the order they arrive. Implemented as GCRA: one "theoretical arrival time" under a lock, the wait outside it.
+struct RateLimiter {
+    interval: Option<Duration>,
+    burst: Duration,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl RateLimiter {
+    fn new(per_second: f64) -> RateLimiter {
+        if !per_second.is_finite() || per_second <= 0.0 {
+            return RateLimiter { interval: None, burst: Duration::ZERO, next: Mutex::new(None) };
+        }
+        let interval = Duration::from_secs_f64(1.0 / per_second);
+        let capacity = per_second.floor().max(1.0);
+        let burst = interval.mul_f64(capacity - 1.0);
+        RateLimiter { interval: Some(interval), burst, next: Mutex::new(None) }
+    }
+
+    async fn acquire(&self) {
+        let Some(interval) = self.interval else { return };
+        let now = tokio::time::Instant::now();
+        let start = {
+            let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // An idle limiter's arrival time lags behind now: that is a full bucket, no more.
+            let tat = next.map_or(now, |tat| tat.max(now));
+            *next = Some(tat + interval);
+            // Allowed once the arrival time is within one burst of now.
+            tat.checked_sub(self.burst).map_or(now, |start| start.max(now))
+        };
+        if start > now {
+            tokio::time::sleep_until(start).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn started_by_keeps_sqs_message_ids_and_sanitizes_others() {
+        let uuid = "e2c045cc-5606-4950-964b-20877900bccb";
+        assert_eq!(started_by(uuid), uuid);
+        assert_eq!(started_by("a/b_c-D"), "a/b_c-D");
+        let odd = started_by("a b:c");
+        assert!(odd.starts_with("a_b_c-"), "{odd}");
+        assert_ne!(odd, started_by("a_b_c"));
+        assert_ne!(started_by("a b"), started_by("a:b"));
+        assert_eq!(odd, started_by("a b:c"), "deterministic");
+        let long = "x".repeat(200);
+        assert_eq!(started_by(&long).len(), STARTED_BY_MAX);
+        assert_ne!(started_by(&long), started_by(&"x".repeat(201)));
+        assert!(started_by("").len() == 17);
+        for tag in [odd, started_by(&long), started_by("ünï")] {
+            assert!(tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '_')), "{tag}");
+        }
+    }
+
+    #[test]
+    fn launch_types_parse_and_print() {
+        assert_eq!("EC2".parse::<LaunchType>(), Ok(LaunchType::Ec2));
+        assert_eq!("fargate".parse::<LaunchType>(), Ok(LaunchType::Fargate));
+        assert_eq!(
+            "SPOT".parse::<LaunchType>().unwrap_err().to_string(),
+            "launch type must be EC2 or FARGATE, not \"SPOT\""
+        );
+        assert_eq!(LaunchType::Fargate.to_string(), "FARGATE");
+        assert_eq!(LaunchType::default(), LaunchType::Ec2);
+    }
+
+    #[test]
+    fn service_errors_are_classified() {
+        assert_eq!(classify("ThrottlingException", "Rate exceeded", 400), PortErrorKind::Transient);
+        assert_eq!(classify("ClientException", "Rate exceeded", 400), PortErrorKind::Transient);
+        assert_eq!(classify("ServerException", "", 500), PortErrorKind::Transient);
+        assert_eq!(classify("InternalFailure", "", 503), PortErrorKind::Transient);
+        assert_eq!(classify("ClusterNotFoundException", "", 400), PortErrorKind::NotFound);
+        assert_eq!(classify("InvalidParameterException", "bad", 400), PortErrorKind::Rejected);
+        assert_eq!(classify("AccessDeniedException", "", 400), PortErrorKind::Rejected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_allows_a_burst_then_paces() {
+        let limiter = RateLimiter::new(4.0);
+        let start = tokio::time::Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..12 {
+            limiter.acquire().await;
+            times.push(start.elapsed());
+        }
+        // A full bucket of 4 at once, then one every 250 ms.
+        assert!(times[..4].iter().all(|t| *t == Duration::ZERO), "{times:?}");
+        for (n, t) in times.iter().enumerate().skip(4) {
+            assert_eq!(*t, Duration::from_millis(250) * (n as u32 - 3), "call {n}: {times:?}");
+        }
+        // After an idle period the bucket refills, but never beyond one second's worth.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let idle = tokio::time::Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        assert_eq!(idle.elapsed(), Duration::from_millis(250));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_paces_concurrent_callers() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(2.0));
+        let start = tokio::time::Instant::now();
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire().await;
+                    start.elapsed()
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for task in tasks {
+            times.push(task.await.unwrap());
+        }
+        times.sort();
+        let expected: Vec<Duration> =
+            [0, 0, 500, 1000, 1500, 2000].iter().map(|ms| Duration::from_millis(*ms)).collect();
+        assert_eq!(times, expected);
+    }
+
+    #[test]
+    fn no_limit_when_the_rate_is_not_positive() {
+        assert!(RateLimiter::new(0.0).interval.is_none());
+        assert!(RateLimiter::new(f64::NAN).interval.is_none());
+        assert!(RateLimiter::new(-1.0).interval.is_none());
+    }
+}

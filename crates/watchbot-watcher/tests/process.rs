@@ -1,0 +1,317 @@
+//! The process runner against real `sh -c` children: exit codes, signals, environment, stop (SIGTERM then SIGKILL
+//! of the whole process group), failure to start, adoption by message id, reaping.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use watchbot_watcher::local::process::{ProcessHandle, ProcessRunner, ProcessRunnerConfig};
+use watchbot_watcher::ports::{Launch, TaskRunner, TaskSpec, TaskState};
+
+fn shell(script: &str) -> ProcessRunner {
+    ProcessRunner::new(ProcessRunnerConfig::new("sh", vec!["-c".into(), script.into()]))
+}
+
+fn spec(message_id: &str, env: &[(&str, &str)]) -> TaskSpec {
+    TaskSpec {
+        message_id: message_id.to_string(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+    }
+}
+
+async fn start(runner: &ProcessRunner, spec: &TaskSpec) -> ProcessHandle {
+    match runner.launch(spec).await.expect("launch") {
+        Launch::Started(handle) => handle,
+        other => panic!("expected a started task, got {other:?}"),
+    }
+}
+
+/// Polls until the task stops (at most 20 s, generous for a loaded machine); returns its final state.
+async fn finish(runner: &ProcessRunner, handle: ProcessHandle) -> TaskState {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let states = runner.poll(&[handle]).await.expect("poll");
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].0, handle);
+        if states[0].1 != TaskState::Running {
+            return states[0].1.clone();
+        }
+        assert!(Instant::now() < deadline, "task {handle} still running after 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{} never written", path.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether a process exists, zombies included (a zombie keeps its /proc entry until it is reaped).
+fn process_exists(pid: u32) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may itself contain spaces or parentheses.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+#[tokio::test]
+async fn exit_codes_are_reported() {
+    for code in [0, 1, 3, 4, 42, 255] {
+        let runner = shell(&format!("exit {code}"));
+        let handle = start(&runner, &spec("m", &[])).await;
+        assert_eq!(
+            finish(&runner, handle).await,
+            TaskState::Stopped { exit_code: Some(code), reason: format!("exited with code {code}") }
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_child_killed_by_a_signal_has_no_exit_code() {
+    let runner = shell("kill -9 $$");
+    let handle = start(&runner, &spec("m", &[])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: None, reason: "killed by signal 9".into() }
+    );
+}
+
+#[tokio::test]
+async fn the_environment_is_inherited_plus_the_task_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env.txt");
+    let runner = shell(&format!(
+        "printf '%s|%s|%s|%s\\n' \"$Message\" \"$MessageId\" \"$Subject\" \"$(command -v sh)\" > {}",
+        out.display()
+    ));
+    let message = "line one\nline \"two\" with $dollar and 'quotes' and ünïcode";
+    let handle = start(&runner, &spec("id-1", &[("Message", message), ("MessageId", "id-1"), ("Subject", "")])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+    let seen = std::fs::read_to_string(&out).unwrap();
+    let fields: Vec<&str> = seen.trim_end_matches('\n').split('|').collect();
+    assert_eq!(fields[0], message);
+    assert_eq!(fields[1], "id-1");
+    assert_eq!(fields[2], "");
+    // `sh` was found through the inherited PATH.
+    assert!(fields[3].ends_with("/sh"), "PATH not inherited: {seen:?}");
+}
+
+#[tokio::test]
+async fn the_task_env_overrides_an_inherited_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("home.txt");
+    let runner = shell(&format!("echo \"$HOME\" > {}", out.display()));
+    let handle = start(&runner, &spec("m", &[("HOME", "/from/the/task")])).await;
+    finish(&runner, handle).await;
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "/from/the/task\n");
+}
+
+#[tokio::test]
+async fn working_dir_and_arguments_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ProcessRunnerConfig::new(
+        "sh",
+        vec!["-c".into(), "pwd > out.txt; echo \"$0 $1\" >> out.txt".into(), "a".into(), "b".into()],
+    );
+    config.working_dir = Some(dir.path().to_path_buf());
+    let runner = ProcessRunner::new(config);
+    let handle = start(&runner, &spec("m", &[])).await;
+    finish(&runner, handle).await;
+    let text = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    let real = std::fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(text, format!("{}\na b\n", real.display()));
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_a_stopped_task_saying_why() {
+    let runner = ProcessRunner::new(ProcessRunnerConfig::new("/nonexistent/worker", vec![]));
+    let handle = start(&runner, &spec("m", &[])).await;
+    match finish(&runner, handle).await {
+        TaskState::Stopped { exit_code: None, reason } => {
+            assert!(reason.starts_with("failed to start: /nonexistent/worker: "), "{reason}");
+            assert!(reason.contains("No such file"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // It is not "running" for adoption purposes.
+    assert_eq!(runner.find_running("m").await.unwrap(), None);
+
+    // A bad working folder is the same kind of failure.
+    let mut config = ProcessRunnerConfig::new("true", vec![]);
+    config.working_dir = Some("/nonexistent/folder".into());
+    let runner = ProcessRunner::new(config);
+    let handle = start(&runner, &spec("m", &[])).await;
+    assert!(
+        matches!(finish(&runner, handle).await, TaskState::Stopped { exit_code: None, reason } if reason.starts_with("failed to start"))
+    );
+}
+
+#[tokio::test]
+async fn stop_sends_sigterm_and_the_worker_may_exit_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    // The worker traps SIGTERM, cleans up, and exits 0; `wait` lets the trap run while `sleep` is interrupted.
+    let runner = shell(&format!(
+        "trap 'echo cleaned > {}/cleaned; exit 0' TERM; echo ok > {}; sleep 30 & wait",
+        dir.path().display(),
+        ready.display()
+    ));
+    let handle = start(&runner, &spec("m", &[])).await;
+    wait_for_file(&ready).await;
+    let started = Instant::now();
+    runner.stop(&handle, "watcher shutting down").await.unwrap();
+    let state = finish(&runner, handle).await;
+    assert_eq!(
+        state,
+        TaskState::Stopped {
+            exit_code: Some(0),
+            reason: "exited with code 0 after stop (watcher shutting down)".into()
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM not delivered promptly");
+    assert_eq!(std::fs::read_to_string(dir.path().join("cleaned")).unwrap(), "cleaned\n");
+}
+
+#[tokio::test]
+async fn stop_kills_the_whole_group_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    // The shell ignores SIGTERM (and so does its `sleep`, which inherits the disposition): only SIGKILL ends them.
+    let mut config = ProcessRunnerConfig::new(
+        "sh",
+        vec!["-c".into(), format!("trap '' TERM; sleep 60 & echo $$ $! > {}; wait", pids.display())],
+    );
+    config.stop_grace = Duration::from_millis(300);
+    let runner = ProcessRunner::new(config);
+    let handle = start(&runner, &spec("m", &[])).await;
+    let text = wait_for_file(&pids).await;
+    let ids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(runner.pid(&handle), Some(ids[0]));
+    let started = Instant::now();
+    runner.stop(&handle, "message timeout").await.unwrap();
+    // Still running during the grace period.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(runner.poll(&[handle]).await.unwrap()[0].1, TaskState::Running);
+    let state = finish(&runner, handle).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        state,
+        TaskState::Stopped { exit_code: None, reason: "killed by signal 9 after stop (message timeout)".into() }
+    );
+    // The grandchild (`sleep`) was in the group and died too (it is reaped by init once orphaned).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_exists(ids[1]) && process_state(ids[1]) != Some('Z') {
+        assert!(Instant::now() < deadline, "grandchild {} survived the stop", ids[1]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn stopping_a_finished_or_unknown_task_is_harmless() {
+    let runner = shell("exit 0");
+    let handle = start(&runner, &spec("m", &[])).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    runner.stop(&handle, "late").await.unwrap();
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+    runner.stop(&handle, "later").await.unwrap();
+    runner.stop(&ProcessHandle(999), "never issued").await.unwrap();
+}
+
+#[tokio::test]
+async fn finished_tasks_are_reported_once_then_forgotten() {
+    let runner = shell("exit 5");
+    let handle = start(&runner, &spec("m", &[])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(5), reason: "exited with code 5".into() }
+    );
+    let gone = TaskState::Stopped { exit_code: None, reason: "task no longer exists".into() };
+    assert_eq!(runner.poll(&[handle]).await.unwrap(), vec![(handle, gone.clone())]);
+    assert_eq!(runner.poll(&[ProcessHandle(12345)]).await.unwrap(), vec![(ProcessHandle(12345), gone)]);
+}
+
+#[tokio::test]
+async fn find_running_adopts_by_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    // Each child runs until the test creates the release file.
+    let runner = shell(&format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()));
+    let a = start(&runner, &spec("message-a", &[])).await;
+    let b = start(&runner, &spec("message-b", &[])).await;
+    assert_ne!(a, b);
+    assert_eq!(runner.find_running("message-a").await.unwrap(), Some(a));
+    assert_eq!(runner.find_running("message-b").await.unwrap(), Some(b));
+    assert_eq!(runner.find_running("message-c").await.unwrap(), None);
+    assert_eq!(runner.running(), 2);
+    std::fs::write(&release, "").unwrap();
+    finish(&runner, a).await;
+    finish(&runner, b).await;
+    assert_eq!(runner.find_running("message-a").await.unwrap(), None);
+    assert_eq!(runner.running(), 0);
+}
+
+#[tokio::test]
+async fn children_are_reaped_without_being_polled() {
+    let runner = shell("exit 0");
+    let handles = [start(&runner, &spec("a", &[])).await, start(&runner, &spec("b", &[])).await];
+    let pids: Vec<u32> = handles.iter().map(|h| runner.pid(h).expect("running")).collect();
+    // Nobody polls: the owning tasks must still reap the children, leaving no zombie behind.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for pid in pids {
+        while process_exists(pid) {
+            assert!(Instant::now() < deadline, "child {pid} not reaped (state {:?})", process_state(pid));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_children_at_once() {
+    let runner = std::sync::Arc::new(shell("exit $((${N} % 7))"));
+    let mut handles = Vec::new();
+    for n in 0..40 {
+        let handle = start(&runner, &spec(&format!("m{n}"), &[("N", &n.to_string())])).await;
+        handles.push((n, handle));
+    }
+    for (n, handle) in handles {
+        let code = n % 7;
+        assert_eq!(
+            finish(&runner, handle).await,
+            TaskState::Stopped { exit_code: Some(code), reason: format!("exited with code {code}") }
+        );
+    }
+}
+
+#[tokio::test]
+async fn changed_resolves_when_a_child_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let runner = shell(&format!("while [ ! -e {} ]; do sleep 0.05; done", release.display()));
+    let handle = start(&runner, &spec("m", &[])).await;
+    // Nothing has exited yet: `changed` stays pending.
+    assert!(tokio::time::timeout(Duration::from_millis(200), runner.changed()).await.is_err());
+    std::fs::write(&release, "").unwrap();
+    tokio::time::timeout(Duration::from_secs(20), runner.changed()).await.expect("changed after the exit");
+    // The exit is visible to the poll that follows the wake-up.
+    assert_eq!(
+        runner.poll(&[handle]).await.unwrap()[0].1,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+}
