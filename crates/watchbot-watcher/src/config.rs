@@ -3,6 +3,7 @@
 //! of a generated template; the `watchbot-watcher` binary passes `std::env::vars()`, and `watchbot watch` passes
 //! the environment with its flags written over it.
 
+pub use crate::aws::ecs::LaunchType;
 use crate::events::Level;
 use crate::message::ECS_OVERRIDES_LIMIT;
 use crate::run::{TaskSizeLimit, WatcherConfig};
@@ -62,15 +63,6 @@ pub enum RunnerKind {
     Ecs,
     /// Child processes.
     Process,
-}
-
-/// ECS launch type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaunchType {
-    /// On the cluster's EC2 instances (the default).
-    Ec2,
-    /// On Fargate (needs subnets and security groups).
-    Fargate,
 }
 
 /// ECS settings of the runner.

@@ -102,7 +102,7 @@ pub enum Event {
         /// The error.
         error: String,
     },
-    /// A notification whose sending failed for good (no notifier worked); its text, so it is not lost.
+    /// A notification written to the log: no notification topic is configured, or sending failed for good.
     Notification {
         /// The message id.
         message_id: String,

@@ -7,6 +7,7 @@
 //! - [`message`]: message parsing (SNS envelope or raw), the task's environment, the ECS overrides size.
 //! - [`run`](mod@run): the loop, generic over the ports: `run(ports, &config, shutdown)`.
 //! - [`events`]: the loop's typed events and sinks (JSON lines on stderr by default).
+//! - [`service`]: the watcher as a service on SQS/SNS with a runner, stopped by SIGTERM/SIGINT (both binaries).
 //! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
 //! - [`aws`]: adapters on the AWS SDK (SQS queue, SNS topic/notifier, ECS runner). The only module that imports
 //!   `aws_sdk_*`.
@@ -21,6 +22,7 @@ pub mod local;
 pub mod message;
 pub mod ports;
 pub mod run;
+pub mod service;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
