@@ -1,13 +1,238 @@
-//! `watchbot watch`: not built yet.
+//! `watchbot watch`: the watcher loop on SQS, with ECS tasks or local child processes.
+//!
+//! Configured like the `watchbot-watcher` container, by the same environment variables (`QueueUrl`, `Concurrency`,
+//! ...); each flag writes over its variable, then the watcher's own parser reads the result, so the two cannot
+//! disagree. Exits 0 after a graceful stop (SIGTERM/SIGINT), 1 on a configuration error.
 
 use crate::Failure;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use watchbot_watcher::aws::ecs::EcsRunner;
+use watchbot_watcher::aws::sns::SnsTopic;
+use watchbot_watcher::aws::sqs::SqsQueue;
+use watchbot_watcher::config::{self, RunnerKind, Source, WatcherEnv};
+use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
+use watchbot_watcher::service::{self, Service, ServiceNotifier};
 
-/// Arguments of `watchbot watch`.
+/// Which runner starts the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runner {
+    /// One ECS task per message (RunTask on the cluster).
+    Ecs,
+    /// One child process per message: the command after `--`.
+    Process,
+}
+
+/// Arguments of `watchbot watch`. Every flag overrides the environment variable named in its help.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Where tasks run.
+    #[arg(long, value_enum, default_value = "ecs")]
+    pub runner: Runner,
+    /// The work queue's URL [env: QueueUrl].
+    #[arg(long, value_name = "URL")]
+    pub queue_url: Option<String>,
+    /// Where messages too large to run go [env: DeadLetterQueueUrl].
+    #[arg(long, value_name = "URL")]
+    pub dead_letter_queue_url: Option<String>,
+    /// SNS topic for failure notifications; without one they are logged [env: NotificationTopic].
+    #[arg(long, value_name = "ARN")]
+    pub notification_topic: Option<String>,
+    /// Tasks at once [env: Concurrency; default 1].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u64>,
+    /// ECS cluster [env: Cluster].
+    #[arg(long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// ECS worker task definition [env: TaskDefinition].
+    #[arg(long, value_name = "TD")]
+    pub task_definition: Option<String>,
+    /// The worker container's name in the task definition [env: ContainerName].
+    #[arg(long, value_name = "NAME")]
+    pub container_name: Option<String>,
+    /// EC2 or FARGATE [env: LaunchType; default EC2].
+    #[arg(long, value_name = "TYPE")]
+    pub launch_type: Option<String>,
+    /// Comma-separated subnet ids, for FARGATE [env: Subnets].
+    #[arg(long, value_name = "IDS")]
+    pub subnets: Option<String>,
+    /// Comma-separated security group ids, for FARGATE [env: SecurityGroups].
+    #[arg(long, value_name = "IDS")]
+    pub security_groups: Option<String>,
+    /// Stack name, for notification subjects [env: StackName; default watchbot].
+    #[arg(long, value_name = "S")]
+    pub stack_name: Option<String>,
+    /// Seconds a task may run before it is stopped and counted as failed [env: MessageTimeout; default 600].
+    #[arg(long, value_name = "SECS")]
+    pub message_timeout: Option<u64>,
+    /// Return failed messages at once instead of after about 2^receiveCount seconds [env: ExponentialBackoff=false].
+    #[arg(long)]
+    pub no_backoff: bool,
+    /// Stay silent about failures while the receive count is at most N [env: NotifyAfterRetries; default 0].
+    #[arg(long, value_name = "N")]
+    pub notify_after_retries: Option<u64>,
+    /// The worker command and its arguments, for `--runner process`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl Args {
+    /// The flags as the environment variables they stand for.
+    fn overrides(&self) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        let mut set = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                vars.push((name, value));
+            }
+        };
+        set("QueueUrl", self.queue_url.clone());
+        set("DeadLetterQueueUrl", self.dead_letter_queue_url.clone());
+        set("NotificationTopic", self.notification_topic.clone());
+        set("Concurrency", self.workers.map(|n| n.to_string()));
+        set("Cluster", self.cluster.clone());
+        set("TaskDefinition", self.task_definition.clone());
+        set("ContainerName", self.container_name.clone());
+        set("LaunchType", self.launch_type.clone());
+        set("Subnets", self.subnets.clone());
+        set("SecurityGroups", self.security_groups.clone());
+        set("StackName", self.stack_name.clone());
+        set("MessageTimeout", self.message_timeout.map(|n| n.to_string()));
+        set("ExponentialBackoff", self.no_backoff.then(|| "false".to_string()));
+        set("NotifyAfterRetries", self.notify_after_retries.map(|n| n.to_string()));
+        vars
+    }
+}
+
+/// The watcher's configuration: the process environment with the flags written over it.
+pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result<WatcherEnv, Failure> {
+    let mut vars = environment;
+    for (name, value) in args.overrides() {
+        vars.insert(name.to_string(), value);
+    }
+    let runner = match args.runner {
+        Runner::Ecs => RunnerKind::Ecs,
+        Runner::Process => RunnerKind::Process,
+    };
+    match (args.runner, args.command.is_empty()) {
+        (Runner::Process, true) => {
+            return Err(Failure::new("--runner process needs the worker command after `--`"));
+        }
+        (Runner::Ecs, false) => {
+            return Err(Failure::new(
+                "a command after `--` is only for --runner process (ECS runs the task definition)",
+            ));
+        }
+        _ => {}
+    }
+    config::from_env(&vars, Source::Cli { runner }).map_err(|e| Failure::from_error(&e))
+}
 
 /// Runs `watchbot watch`.
-pub fn run(_args: Args) -> Result<ExitCode, Failure> {
-    Err(Failure::new("`watchbot watch` is not built yet"))
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    let environment: BTreeMap<String, String> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    let env = watcher_env(&args, environment)?;
+    let runtime = crate::aws::runtime().map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
+    let summary = runtime.block_on(async {
+        let sdk = crate::aws::sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = SqsQueue::new(sqs.clone(), env.queue_url.clone());
+        let dead_letter = env.dead_letter_queue_url.clone().map(|url| SqsQueue::new(sqs.clone(), url));
+        let notifier = match &env.notification_topic {
+            Some(arn) => ServiceNotifier::Sns(SnsTopic::new(aws_sdk_sns::Client::new(&sdk), arn.clone())),
+            None => ServiceNotifier::Log,
+        };
+        match (&env.ecs, args.command.split_first()) {
+            (Some(ecs), _) => {
+                let runner = EcsRunner::new(aws_sdk_ecs::Client::new(&sdk), service::ecs_runner_config(ecs));
+                service::serve(Service { queue, dead_letter, notifier, runner }, &env).await
+            }
+            (None, Some((program, args))) => {
+                let runner = ProcessRunner::new(ProcessRunnerConfig::new(PathBuf::from(program), args.to_vec()));
+                service::serve(Service { queue, dead_letter, notifier, runner }, &env).await
+            }
+            (None, None) => unreachable!("checked by watcher_env"),
+        }
+    });
+    summary.map_err(|e| Failure::from_error(&e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("watch").chain(argv.iter().copied())).expect("parses").args
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let args = parse(&[
+            "--runner",
+            "process",
+            "--queue-url",
+            "http://flag",
+            "--workers",
+            "3",
+            "--no-backoff",
+            "--notify-after-retries",
+            "2",
+            "--message-timeout",
+            "30",
+            "--stack-name",
+            "s",
+            "--",
+            "sh",
+            "worker.sh",
+        ]);
+        assert_eq!(args.command, vec!["sh", "worker.sh"]);
+        let base = env(&[("QueueUrl", "http://env"), ("Concurrency", "9"), ("WorkTopic", "arn:work")]);
+        let parsed = watcher_env(&args, base).expect("config");
+        assert_eq!(parsed.queue_url, "http://flag");
+        assert_eq!(parsed.watcher.workers, 3);
+        assert!(!parsed.watcher.backoff);
+        assert_eq!(parsed.watcher.notify_after_retries, 2);
+        assert_eq!(parsed.watcher.message_timeout.as_secs(), 30);
+        assert_eq!(parsed.watcher.stack_name, "s");
+        assert_eq!(parsed.watcher.task_env["WorkTopic"], "arn:work");
+        assert!(parsed.ecs.is_none());
+    }
+
+    #[test]
+    fn the_environment_applies_without_flags() {
+        let args = parse(&["--runner", "process", "--", "true"]);
+        let parsed = watcher_env(&args, env(&[("QueueUrl", "http://env"), ("Concurrency", "9")])).expect("config");
+        assert_eq!((parsed.queue_url.as_str(), parsed.watcher.workers), ("http://env", 9));
+    }
+
+    #[test]
+    fn bad_combinations_are_one_line_errors() {
+        let no_command = watcher_env(&parse(&["--runner", "process"]), env(&[("QueueUrl", "q")])).unwrap_err();
+        assert_eq!(no_command.to_string(), "--runner process needs the worker command after `--`");
+        let stray = watcher_env(&parse(&["--", "true"]), env(&[("QueueUrl", "q")])).unwrap_err();
+        assert!(stray.to_string().starts_with("a command after `--` is only for --runner process"));
+        let missing = watcher_env(&parse(&["--runner", "process", "--", "true"]), BTreeMap::new()).unwrap_err();
+        assert_eq!(missing.to_string(), "environment variable QueueUrl: is required but not set");
+        let ecs = parse(&["--queue-url", "q", "--cluster", "c", "--task-definition", "td"]);
+        assert_eq!(
+            watcher_env(&ecs, BTreeMap::new()).unwrap_err().to_string(),
+            "environment variable ContainerName: is required but not set"
+        );
+        let workers = parse(&["--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"]);
+        assert!(watcher_env(&workers, BTreeMap::new()).unwrap_err().to_string().contains("Concurrency"));
+    }
 }
