@@ -1,1 +1,450 @@
-//! End-to-end tests of `watchbot template`.
+//! End-to-end tests of `watchbot template`: the CLI's output and errors, cfn-lint on merged templates, and
+//! deployments of every snapshot config on moto's CloudFormation, checked through the services' own APIs.
+//!
+//! What moto's CloudFormation does with our resource types (moto 5.2.1, checked by hand and asserted below where
+//! it can be): it creates queues, topics (with their inline subscriptions), the log group, roles, the user and its
+//! access key, task definitions, the service, the DynamoDB table, the Lambda permission (only if the function
+//! exists, so the test creates it), and the API Gateway REST API, resource, method and deployment (with its stage).
+//! It silently skips `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm`, `AWS::SNS::Subscription`,
+//! `AWS::Logs::SubscriptionFilter`, `AWS::ApiGateway::ApiKey`, `AWS::ApiGateway::UsagePlan` and
+//! `AWS::ApiGateway::UsagePlanKey`: the stack still reaches CREATE_COMPLETE and lists them with no physical id.
+//! Those resources stay in the template; cfn-lint (`cargo xtask lint-templates`, and `merged_templates_pass_cfn_lint`
+//! here) is what checks them.
+
+use crate::util::{output, stderr, stdout, watchbot, workspace_path};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Runs `watchbot template --config <config>` and parses its stdout.
+fn cli_template(config: &Path) -> Value {
+    let out = output(watchbot().arg("template").arg("--config").arg(config));
+    assert!(out.status.success(), "watchbot template {} failed: {}", config.display(), stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("stdout is one JSON template")
+}
+
+/// Writes `config` to a fresh temporary file.
+fn config_file(dir: &tempfile::TempDir, name: &str, config: &Value) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn prints_the_template_of_the_bundled_example() {
+    let config = workspace_path("examples/config/minimal.json");
+    let printed = cli_template(&config);
+    let options = watchbot_template::Options::from_value(&read_json(&config)).unwrap();
+    assert_eq!(printed, watchbot_template::template(&options).unwrap().to_json());
+}
+
+#[test]
+fn writes_the_template_to_output_and_prints_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.json");
+    let config = workspace_path("examples/config/minimal.json");
+    let out = output(watchbot().arg("template").arg("--config").arg(&config).arg("--output").arg(&target));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "the template goes to the file only");
+    assert_eq!(read_json(&target), cli_template(&config));
+    // Nothing but the template is left in the folder (the temporary file was renamed).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    let out = output(watchbot().arg("template").arg("--config").arg(&config).arg("--refs"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let refs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(refs["queueUrl"], json!({"Ref": "WatchbotQueue"}));
+    assert_eq!(refs["topic"], json!({"Ref": "WatchbotTopic"}));
+}
+
+#[test]
+fn bad_configs_exit_1_with_one_line_naming_the_option_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = read_json(&workspace_path("examples/config/minimal.json"));
+    let with = |key: &str, value: Value| {
+        let mut config = base.clone();
+        if value.is_null() {
+            config.as_object_mut().unwrap().remove(key);
+        } else {
+            config[key] = value;
+        }
+        config
+    };
+    let cases = [
+        ("wrong-type", with("workers", json!("five")), "option \"workers\": expected a whole number"),
+        ("unknown", with("wrokers", json!(5)), "unknown option \"wrokers\", did you mean \"workers\"?"),
+        ("missing-service", with("service", Value::Null), "missing option \"service\""),
+        ("contradictory", with("webhookKey", json!(true)), "options \"webhookKey\" and \"webhook\""),
+        (
+            "both-notifications",
+            with("notificationTopic", json!("arn:aws:sns:us-east-1:123456789012:t")),
+            "options \"notificationEmail\" and \"notificationTopic\"",
+        ),
+    ];
+    for (name, config, expected) in cases {
+        let path = config_file(&dir, &format!("{name}.json"), &config);
+        let target = dir.path().join(format!("{name}.template.json"));
+        let out = output(watchbot().arg("template").arg("--config").arg(&path).arg("--output").arg(&target));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: not one line: {err}");
+        assert!(err.contains(expected), "{name}: {err} does not contain {expected}");
+        assert!(err.contains(&path.display().to_string()), "{name}: {err} does not name the file");
+        assert!(!target.exists(), "{name}: an output file was written");
+        assert_eq!(stdout(&out), "", "{name}");
+    }
+
+    let not_json = dir.path().join("broken.json");
+    std::fs::write(&not_json, "{\"cluster\": ").unwrap();
+    let out = output(watchbot().arg("template").arg("--config").arg(&not_json));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("config is not valid JSON"), "{}", stderr(&out));
+
+    let out = output(watchbot().arg("template").arg("--config").arg(dir.path().join("absent.json")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = output(watchbot().arg("template"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--config"));
+}
+
+/// cfn-lint as `cargo xtask test` installs it, else from PATH.
+fn cfn_lint() -> PathBuf {
+    let venv = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_path("target"))
+        .join("tools/venv/bin/cfn-lint");
+    if venv.exists() { venv } else { PathBuf::from("cfn-lint") }
+}
+
+/// The seed's S3 example and a two-watchbot merge are templates a user deploys but `cargo xtask lint-templates`
+/// (one config → one template) does not see: lint them here. Errors and warnings both fail.
+#[test]
+fn merged_templates_pass_cfn_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = s3_bucket_template();
+    let mut two = Vec::new();
+    for prefix in ["Map", "Reduce"] {
+        let mut config = read_json(&workspace_path("examples/config/minimal.json"));
+        config["prefix"] = json!(prefix);
+        two.push(cli_template(&config_file(&dir, &format!("{prefix}.json"), &config)));
+    }
+    let two = watchbot_template::merge(&two).unwrap();
+    let mut paths = Vec::new();
+    for (name, template) in [("s3-bucket", s3), ("two-watchbots", two)] {
+        paths.push(config_file(&dir, &format!("{name}.template.json"), &template));
+    }
+    let result = std::process::Command::new(cfn_lint()).args(&paths).current_dir(workspace_path(".")).output();
+    let out = result.unwrap_or_else(|e| {
+        panic!("cannot run cfn-lint ({e}): run `cargo xtask install-tools`, or `pip install cfn-lint`")
+    });
+    assert!(out.status.success(), "cfn-lint failed:\n{}{}", stdout(&out), stderr(&out));
+}
+
+/// The seed README's example: the user's template merged with `watchbot template` of its options, through the CLI.
+fn s3_bucket_template() -> Value {
+    let generated = cli_template(&workspace_path("examples/s3-bucket/watchbot.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let generated_path = config_file(&dir, "watchbot.template.json", &generated);
+    let out = output(
+        watchbot().arg("merge").arg(workspace_path("examples/s3-bucket/service.template.json")).arg(&generated_path),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+// ---- Deployments on moto ----------------------------------------------------------------------------------------
+
+struct Stack {
+    /// Logical id → physical id.
+    resources: BTreeMap<String, String>,
+    /// Logical ids moto listed without creating anything.
+    skipped: Vec<String>,
+}
+
+/// Creates a stack and waits for CREATE_COMPLETE; returns its resources.
+async fn deploy(config: &aws_config::SdkConfig, template: &Value, parameters: &[(&str, &str)]) -> Stack {
+    let cloudformation = aws_sdk_cloudformation::Client::new(config);
+    let name = watchbot_testing::unique_name("template");
+    let mut request = cloudformation
+        .create_stack()
+        .stack_name(&name)
+        .template_body(serde_json::to_string(template).unwrap())
+        .capabilities(Capability::CapabilityIam);
+    for (key, value) in parameters {
+        request = request.parameters(Parameter::builder().parameter_key(*key).parameter_value(*value).build());
+    }
+    request.send().await.unwrap_or_else(|e| panic!("create_stack: {e:?}"));
+    let mut status = StackStatus::CreateInProgress;
+    for _ in 0..120 {
+        let stacks = cloudformation.describe_stacks().stack_name(&name).send().await.unwrap();
+        let stack = &stacks.stacks()[0];
+        status = stack.stack_status().unwrap().clone();
+        if status != StackStatus::CreateInProgress {
+            assert_eq!(status, StackStatus::CreateComplete, "{:?}", stack.stack_status_reason());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, StackStatus::CreateComplete);
+    let listed = cloudformation.list_stack_resources().stack_name(&name).send().await.unwrap();
+    let mut stack = Stack { resources: BTreeMap::new(), skipped: Vec::new() };
+    for summary in listed.stack_resource_summaries() {
+        match (summary.logical_resource_id(), summary.physical_resource_id()) {
+            (Some(logical), Some(physical)) if !logical.is_empty() => {
+                stack.resources.insert(logical.to_string(), physical.to_string());
+            }
+            (logical, _) => stack.skipped.push(logical.unwrap_or_default().to_string()),
+        }
+    }
+    stack
+}
+
+impl Stack {
+    fn id(&self, logical: &str) -> &str {
+        self.resources.get(logical).unwrap_or_else(|| panic!("stack has no {logical}: {:?}", self.resources))
+    }
+}
+
+/// What every deployed watchbot must really hold, read back through SQS, SNS and ECS.
+struct Expect<'a> {
+    prefix: &'a str,
+    cluster: &'a str,
+    image: &'a str,
+    visibility_timeout: u64,
+    max_receive_count: u64,
+    watchers: i32,
+    concurrency: &'a str,
+}
+
+async fn check_core(config: &aws_config::SdkConfig, stack: &Stack, expect: &Expect<'_>) {
+    let p = expect.prefix;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let attributes = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap()
+                .attributes()
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    // moto's physical ids of queues are URLs on its default host; GetQueueUrl by name gives ours.
+    let url_of = |physical: &str| {
+        let sqs = sqs.clone();
+        let name = physical.rsplit('/').next().unwrap().to_string();
+        async move { sqs.get_queue_url().queue_name(name).send().await.unwrap().queue_url().unwrap().to_string() }
+    };
+    let queue = attributes(url_of(stack.id(&format!("{p}Queue"))).await).await;
+    let dead_letter = attributes(url_of(stack.id(&format!("{p}DeadLetterQueue"))).await).await;
+    let redrive: Value = serde_json::from_str(&queue[&A::RedrivePolicy]).unwrap();
+    assert_eq!(redrive["deadLetterTargetArn"].as_str(), Some(dead_letter[&A::QueueArn].as_str()));
+    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), expect.max_receive_count.to_string());
+    assert_eq!(queue[&A::VisibilityTimeout], expect.visibility_timeout.to_string());
+
+    // The work topic exists and delivers to the queue.
+    let sns = aws_sdk_sns::Client::new(config);
+    let topic = stack.id(&format!("{p}Topic"));
+    sns.get_topic_attributes().topic_arn(topic).send().await.expect("the work topic exists");
+    let subscriptions = sns.list_subscriptions_by_topic().topic_arn(topic).send().await.unwrap();
+    assert!(
+        subscriptions
+            .subscriptions()
+            .iter()
+            .any(|s| s.protocol() == Some("sqs") && s.endpoint() == Some(queue[&A::QueueArn].as_str())),
+        "the topic does not deliver to the queue: {subscriptions:?}"
+    );
+
+    // Task definitions: the worker's image, and the watcher's environment resolved to the real resources.
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let worker = stack.id(&format!("{p}Worker"));
+    let described = ecs.describe_task_definition().task_definition(worker).send().await.unwrap();
+    let container = &described.task_definition().unwrap().container_definitions()[0];
+    assert_eq!(container.name(), Some(watchbot_template::WORKER_CONTAINER));
+    assert_eq!(container.image(), Some(expect.image));
+    let watcher = stack.id(&format!("{p}Watcher"));
+    let described = ecs.describe_task_definition().task_definition(watcher).send().await.unwrap();
+    let env: BTreeMap<&str, &str> = described.task_definition().unwrap().container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|pair| (pair.name().unwrap(), pair.value().unwrap()))
+        .collect();
+    assert_eq!(env["TaskDefinition"], worker);
+    assert_eq!(env["QueueUrl"], stack.id(&format!("{p}Queue")));
+    assert_eq!(env["DeadLetterQueueUrl"], stack.id(&format!("{p}DeadLetterQueue")));
+    assert_eq!(env["WorkTopic"], topic);
+    assert_eq!(env["LogGroup"], stack.id(&format!("{p}LogGroup")));
+    assert_eq!(env["Concurrency"], expect.concurrency);
+    assert_eq!(env["Cluster"], expect.cluster);
+    assert_eq!(env["ContainerName"], watchbot_template::WORKER_CONTAINER);
+
+    // The service runs the watcher on the cluster, `watchers` of them.
+    let services = ecs
+        .describe_services()
+        .cluster(expect.cluster)
+        .services(stack.id(&format!("{p}Service")))
+        .send()
+        .await
+        .unwrap();
+    let service = &services.services()[0];
+    assert_eq!(service.desired_count(), expect.watchers);
+    assert_eq!(service.task_definition(), Some(watcher));
+}
+
+async fn create_cluster(config: &aws_config::SdkConfig) -> (String, String) {
+    let name = watchbot_testing::unique_name("cluster");
+    let created = aws_sdk_ecs::Client::new(config).create_cluster().cluster_name(&name).send().await.unwrap();
+    (name, created.cluster().unwrap().cluster_arn().unwrap().to_string())
+}
+
+/// Checks that the skipped resources are exactly the types moto does not implement (so nothing we rely on is lost).
+fn assert_only_unsupported_skipped(template: &Value, stack: &Stack) {
+    const UNSUPPORTED: &[&str] = &[
+        "AWS::SQS::QueuePolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Subscription",
+        "AWS::Logs::SubscriptionFilter",
+        "AWS::ApiGateway::ApiKey",
+        "AWS::ApiGateway::UsagePlan",
+        "AWS::ApiGateway::UsagePlanKey",
+    ];
+    let resources = template["Resources"].as_object().unwrap();
+    let unsupported = resources.values().filter(|r| UNSUPPORTED.contains(&r["Type"].as_str().unwrap())).count();
+    assert_eq!(stack.skipped.len(), unsupported, "skipped: {:?}", stack.skipped);
+    for (id, resource) in resources {
+        if !UNSUPPORTED.contains(&resource["Type"].as_str().unwrap()) {
+            assert!(stack.resources.contains_key(id), "moto did not create {id}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minimal_config_deploys() {
+    let config = watchbot_testing::moto().sdk_config().await;
+    let (cluster, arn) = create_cluster(&config).await;
+    // The snapshot config, on a cluster of its own (moto's accounts are shared by every test of this binary).
+    let text = std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/minimal.json")).unwrap();
+    let options: Value =
+        serde_json::from_str(&text.replace("cluster/processing", &format!("cluster/{cluster}"))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let template = cli_template(&config_file(&dir, "minimal.json", &options));
+    let stack = deploy(&config, &template, &[]).await;
+    assert_only_unsupported_skipped(&template, &stack);
+    let expect = Expect {
+        prefix: "Watchbot",
+        cluster: &arn,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
+        visibility_timeout: 600,
+        max_receive_count: 10,
+        watchers: 1,
+        concurrency: "1",
+    };
+    check_core(&config, &stack, &expect).await;
+    // The notification topic exists, with the email subscription.
+    let sns = aws_sdk_sns::Client::new(&config);
+    let topic = stack.id("WatchbotNotificationTopic");
+    let subscriptions = sns.list_subscriptions_by_topic().topic_arn(topic).send().await.unwrap();
+    assert_eq!(subscriptions.subscriptions()[0].endpoint(), Some("alerts@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_s3_bucket_example_deploys() {
+    let config = watchbot_testing::moto().sdk_config().await;
+    let (_, arn) = create_cluster(&config).await;
+    let template = s3_bucket_template();
+    let stack =
+        deploy(&config, &template, &[("Cluster", &arn), ("GitSha", "abc123"), ("AlarmEmail", "ops@example.com")]).await;
+    assert_only_unsupported_skipped(&template, &stack);
+    let expect = Expect {
+        prefix: "Watchbot",
+        cluster: &arn,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo-name:abc123",
+        visibility_timeout: 600,
+        max_receive_count: 10,
+        watchers: 1,
+        concurrency: "5",
+    };
+    check_core(&config, &stack, &expect).await;
+    assert_eq!(stack.id("MyBucket"), "my-bucket");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn everything_on_config_deploys() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (cluster, arn) = create_cluster(&config).await;
+    // The Lambda permission of log forwarding needs the function to exist (moto checks, as AWS does).
+    let function = watchbot_testing::unique_name("log-forwarder");
+    moto.python(&format!(
+        "import io, zipfile\n\
+         role = client('iam').create_role(RoleName={function:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         zipped = io.BytesIO()\n\
+         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
+         client('lambda').create_function(FunctionName={function:?}, Runtime='python3.11', Role=role, \
+         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})\n"
+    ));
+    let text =
+        std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/everything.json")).unwrap();
+    let text = text.replace("cluster/everything", &format!("cluster/{cluster}")).replace("log-forwarder", &function);
+    let dir = tempfile::tempdir().unwrap();
+    let template = cli_template(&config_file(&dir, "everything.json", &serde_json::from_str(&text).unwrap()));
+    let stack = deploy(&config, &template, &[]).await;
+    assert_only_unsupported_skipped(&template, &stack);
+    let expect = Expect {
+        prefix: "Tiles",
+        cluster: &arn,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/tile-maker:v2.3.4-us-east-1",
+        visibility_timeout: 3600,
+        max_receive_count: 5,
+        watchers: 2,
+        concurrency: "8",
+    };
+    check_core(&config, &stack, &expect).await;
+
+    // Reduce mode: the progress table, keyed by `id` (string), named in the worker's environment.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let table = stack.id("TilesProgressTable");
+    let described = dynamodb.describe_table().table_name(table).send().await.unwrap();
+    let key = &described.table().unwrap().key_schema()[0];
+    assert_eq!((key.attribute_name(), key.key_type().as_str()), ("id", "HASH"));
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let worker = ecs.describe_task_definition().task_definition(stack.id("TilesWorker")).send().await.unwrap();
+    let worker = worker.task_definition().unwrap();
+    let env: BTreeMap<&str, &str> = worker.container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|pair| (pair.name().unwrap(), pair.value().unwrap()))
+        .collect();
+    assert_eq!(env["ProgressTable"], table);
+    assert_eq!(env["TileBucket"], "tiles-123456789012");
+    assert_eq!(env["MaxZoom"], "14");
+    assert_eq!(worker.volumes().len(), 2, "the two mounts");
+
+    // The webhook's API, its /webhooks POST method, and the throttled `watchbot` stage exist on moto's API Gateway.
+    let api = stack.id("TilesWebhookApi");
+    let found = moto.python(&format!(
+        "api = client('apigateway')\n\
+         resources = api.get_resources(restApiId={api:?})['items']\n\
+         hook = [r for r in resources if r.get('path') == '/webhooks'][0]\n\
+         method = api.get_method(restApiId={api:?}, resourceId=hook['id'], httpMethod='POST')\n\
+         stages = [s['stageName'] for s in api.get_stages(restApiId={api:?})['item']]\n\
+         print(method['methodIntegration']['type'], method['apiKeyRequired'], ','.join(stages))\n"
+    ));
+    assert_eq!(found, "AWS True watchbot");
+}
