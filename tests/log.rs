@@ -1,1 +1,100 @@
-//! End-to-end tests of `watchbot log`.
+//! End-to-end tests of `watchbot log` and `watchbot-log`: arguments, stdin streamed line by line, JSON lines.
+
+use crate::util::{output, stderr, stdout, watchbot};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn watchbot_log() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_watchbot-log"))
+}
+
+/// Checks `[<RFC 1123 date>] [worker] [<id>] <text>` and returns the text.
+fn text_of<'a>(line: &'a str, id: &str) -> &'a str {
+    // `[Thu, 28 Jul 2016 00:12:37 GMT]` is 31 characters.
+    assert!(line.len() > 31 && line.starts_with('['), "not a log line: {line:?}");
+    let (date, rest) = line.split_at(31);
+    assert!(date.ends_with(" GMT]") && date.as_bytes()[4] == b',', "bad date in {line:?}");
+    let prefix = format!(" [worker] [{id}] ");
+    rest.strip_prefix(&prefix).unwrap_or_else(|| panic!("expected {prefix:?} after the date in {line:?}"))
+}
+
+#[test]
+fn arguments_are_one_line_with_the_message_id() {
+    let out = output(watchbot().args(["log", "eggs", "and beans"]).env("MessageId", "e2c045cc"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text:?}");
+    assert_eq!(text_of(text.lines().next().unwrap(), "e2c045cc"), "eggs and beans");
+}
+
+#[test]
+fn the_original_binary_name_works_and_unset_id_has_a_placeholder() {
+    let out = output(watchbot_log().arg("hello").env_remove("MessageId"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text_of(stdout(&out).trim_end_matches('\n'), "no-message-id"), "hello");
+}
+
+#[test]
+fn stdin_lines_are_each_prefixed_and_bytes_pass_through() {
+    let mut child =
+        watchbot().arg("log").env("MessageId", "m-7").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"one\n\ncaf\xe9 \xff\nlast without newline").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<&[u8]> = out.stdout.split(|b| *b == b'\n').collect();
+    assert_eq!(lines.len(), 5, "{:?}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(lines[4], b"", "output ends with a newline");
+    let texts: Vec<&[u8]> =
+        lines[..4].iter().map(|l| &l[l.windows(7).position(|w| w == b"[m-7] ").unwrap() + 6..]).collect();
+    assert_eq!(texts, [&b"one"[..], b"", b"caf\xe9 \xff", b"last without newline"]);
+}
+
+#[test]
+fn stdin_lines_appear_before_stdin_closes() {
+    let mut child =
+        watchbot_log().env("MessageId", "stream").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for word in ["first", "second"] {
+        stdin.write_all(format!("{word}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        // stdin stays open: the line must come out now, not at EOF. A hang here fails by the test harness timeout.
+        let mut line = String::new();
+        let started = Instant::now();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(text_of(line.trim_end(), "stream"), word, "after {:?}", started.elapsed());
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn json_lines_on_request() {
+    let out = output(watchbot().args(["log", "--json", "a \"quoted\" word"]).env("MessageId", "j-1"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let value: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(value["messageId"], "j-1");
+    assert_eq!(value["msg"], "a \"quoted\" word");
+    let time = value["time"].as_str().unwrap();
+    assert!(time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    // Field order as documented: time, messageId, msg.
+    assert!(text.starts_with("{\"time\":"), "{text}");
+
+    let mut child = watchbot()
+        .args(["log", "--json"])
+        .env_remove("MessageId")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"x\ny\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msgs: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["msg"], "y");
+    assert_eq!(msgs[0]["messageId"], serde_json::Value::Null);
+}

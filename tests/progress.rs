@@ -1,1 +1,237 @@
-//! End-to-end tests of `watchbot progress`.
+//! End-to-end tests of `watchbot progress` and `watchbot-progress`: output as the original's, one-line errors with
+//! exit 1, many OS processes completing parts of one job at once (embedded store and DynamoDB on moto), and
+//! `status --watch` on a pipe.
+
+use crate::util::{output, stderr, stdout, watchbot};
+use std::process::{Child, Command, Output, Stdio};
+
+fn watchbot_progress() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_watchbot-progress"));
+    command.env_remove("ProgressTable");
+    command
+}
+
+/// A fresh embedded store in a temporary folder; the folder lives as long as the returned guard.
+fn embedded_table() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/progress.sqlite").to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = output(command);
+    assert!(out.status.success(), "{command:?} failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(1), "stdout {:?} stderr {:?}", stdout(out), stderr(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("watchbot: ") && err.contains(needle), "{err:?} should mention {needle:?}");
+}
+
+#[test]
+fn original_commands_and_output_on_the_embedded_store() {
+    let (_dir, table) = embedded_table();
+    let progress = |args: &[&str]| {
+        let mut command = watchbot_progress();
+        command.args(args).env("ProgressTable", &table);
+        command
+    };
+    assert_eq!(run_ok(&mut progress(&["set-total", "job-1", "-t", "4"])), "");
+    assert_eq!(run_ok(&mut progress(&["set-total", "job-1", "--total", "4"])), "", "the same total is a no-op");
+    assert_eq!(run_ok(&mut progress(&["status", "job-1"])), "{\"progress\":0}\n");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "job-1", "-p", "1"])), "false\n");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "job-1", "-p", "1"])), "false\n", "a replay");
+    assert_eq!(run_ok(&mut progress(&["status", "job-1", "-p", "1"])), "{\"progress\":0.25,\"partComplete\":true}\n");
+    assert_eq!(run_ok(&mut progress(&["set-metadata", "job-1", "-m", "{\"out\":\"s3://b/k\"}"])), "");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "job-1", "-p", "2"])), "false\n");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "job-1", "-p", "3"])), "false\n");
+    let last = run_ok(&mut progress(&["complete-part", "job-1", "-p", "4", "--json"]));
+    let last: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!((last["complete"].clone(), last["finished"].clone()), (true.into(), true.into()), "{last}");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "job-1", "-p", "4"])), "true\n", "a replay after the end");
+    assert_eq!(run_ok(&mut progress(&["reduce-sent", "job-1"])), "");
+    assert_eq!(
+        run_ok(&mut progress(&["status", "job-1"])),
+        "{\"progress\":1,\"metadata\":{\"out\":\"s3://b/k\"},\"reduceSent\":true}\n"
+    );
+    assert_eq!(run_ok(&mut progress(&["status", "unknown-job"])), "{\"progress\":0}\n");
+    // `watchbot progress` is the same command, and --table overrides $ProgressTable.
+    let out = run_ok(watchbot().args(["progress", "status", "job-1", "--json", "--table", &table]));
+    let detailed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(detailed["total"], 4);
+    assert_eq!(detailed["complete"], true);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_1() {
+    let (_dir, table) = embedded_table();
+    let progress = |args: &[&str]| {
+        let mut command = watchbot_progress();
+        command.args(args).env("ProgressTable", &table);
+        output(&mut command)
+    };
+    run_ok(watchbot_progress().args(["set-total", "job", "-t", "3", "--table", &table]));
+    assert_one_line_error(&progress(&["complete-part", "nope", "-p", "1"]), "job \"nope\" not found");
+    assert_one_line_error(&progress(&["set-total", "job", "-t", "5"]), "already has a total of 3");
+    assert_one_line_error(&progress(&["complete-part", "job", "-p", "4"]), "part 4 is outside 1..=3");
+    assert_one_line_error(&progress(&["complete-part", "job", "-p", "0"]), "--part must be");
+    assert_one_line_error(&progress(&["complete-part", "job", "-p", "two"]), "--part must be");
+    assert_one_line_error(&progress(&["complete-part", "job"]), "complete-part needs --part");
+    assert_one_line_error(&progress(&["set-total", "job"]), "set-total needs --total");
+    assert_one_line_error(&progress(&["set-metadata", "job", "-m", "{nope"]), "--metadata is not JSON");
+    assert_one_line_error(&progress(&["fail-job", "job"]), "fail-job needs --reason");
+    assert_one_line_error(&progress(&["explode", "job"]), "unknown command \"explode\"");
+    assert_one_line_error(&progress(&["status"]), "needs a job id");
+    assert_one_line_error(&progress(&["fail-job", "ghost", "-r", "x"]), "not found");
+    assert_one_line_error(&output(watchbot_progress().args(["status", "job"])), "no progress table");
+    assert_one_line_error(
+        &output(watchbot_progress().args(["status", "job", "--table", "not a table"])),
+        "invalid progress table address",
+    );
+    // Nothing above changed the job.
+    assert_eq!(stdout(&progress(&["status", "job"])), "{\"progress\":0}\n");
+}
+
+/// Starts one process per part at once (all running before any is awaited), then collects their `--json` answers.
+fn complete_all_at_once(
+    configure: &dyn Fn(&mut Command),
+    job: &str,
+    parts: impl Iterator<Item = u64>,
+) -> Vec<serde_json::Value> {
+    let children: Vec<Child> = parts
+        .map(|part| {
+            let mut command = watchbot_progress();
+            command.args(["complete-part", job, "-p", &part.to_string(), "--json"]);
+            configure(&mut command);
+            command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "complete-part failed: {}", stderr(&out));
+            serde_json::from_str(&stdout(&out)).unwrap()
+        })
+        .collect()
+}
+
+fn count(answers: &[serde_json::Value], field: &str) -> usize {
+    answers.iter().filter(|a| a[field] == true).count()
+}
+
+#[test]
+fn many_processes_complete_parts_of_one_embedded_job() {
+    let (_dir, table) = embedded_table();
+    let configure = |command: &mut Command| {
+        command.env("ProgressTable", &table);
+    };
+    const TOTAL: u64 = 40;
+    run_ok(watchbot_progress().args(["set-total", "job", "-t", &TOTAL.to_string(), "--table", &table]));
+    let answers = complete_all_at_once(&configure, "job", 1..=TOTAL);
+    assert_eq!(count(&answers, "finished"), 1, "exactly one process finished the job: {answers:?}");
+    assert_eq!(count(&answers, "replay"), 0);
+    // Every process saw its own step: the remaining counts are 0..TOTAL, each once.
+    let mut remaining: Vec<u64> = answers.iter().map(|a| a["remaining"].as_u64().unwrap()).collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..TOTAL).collect::<Vec<_>>());
+    // Replays from many processes at once: all say done, none claims the finish.
+    let replays = complete_all_at_once(&configure, "job", (1..=TOTAL).step_by(3));
+    assert!(replays.iter().all(|a| a["complete"] == true && a["finished"] == false && a["replay"] == true));
+    assert_eq!(run_ok(watchbot_progress().args(["status", "job", "--table", &table])), "{\"progress\":1}\n");
+}
+
+#[test]
+fn processes_racing_on_a_fresh_file_all_get_answers() {
+    // No file yet: every process creates the schema and switches to WAL at the same moment.
+    let (_dir, table) = embedded_table();
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            watchbot_progress()
+                .args(["set-total", "fresh", "-t", "5", "--json", "--table", &table])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let created = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()["created"] == true
+        })
+        .filter(|created| *created)
+        .count();
+    assert_eq!(created, 1, "exactly one process created the job; the others found the same total");
+}
+
+#[test]
+fn dynamodb_on_moto_through_the_cli() {
+    let moto = watchbot_testing::moto();
+    let table = watchbot_testing::unique_name("progress");
+    moto.python(&format!(
+        "client('dynamodb').create_table(TableName={table:?}, \
+         AttributeDefinitions=[{{'AttributeName': 'id', 'AttributeType': 'S'}}], \
+         KeySchema=[{{'AttributeName': 'id', 'KeyType': 'HASH'}}], BillingMode='PAY_PER_REQUEST')"
+    ));
+    let arn = format!("arn:aws:dynamodb:{}:{}:table/{table}", watchbot_testing::REGION, watchbot_testing::ACCOUNT_ID);
+    let configure = |command: &mut Command| {
+        moto.configure(command);
+        command.env("ProgressTable", &arn);
+    };
+    let progress = |args: &[&str]| {
+        let mut command = watchbot_progress();
+        command.args(args);
+        configure(&mut command);
+        command
+    };
+    assert_eq!(run_ok(&mut progress(&["set-total", "map-1", "-t", "30"])), "");
+    assert_one_line_error(&output(&mut progress(&["set-total", "map-1", "-t", "31"])), "already has a total of 30");
+    assert_one_line_error(&output(&mut progress(&["complete-part", "ghost", "-p", "1"])), "not found");
+    assert_one_line_error(&output(&mut progress(&["complete-part", "map-1", "-p", "31"])), "outside 1..=30");
+    let answers = complete_all_at_once(&configure, "map-1", 1..=30);
+    assert_eq!(count(&answers, "finished"), 1, "{answers:?}");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "map-1", "-p", "7"])), "true\n");
+    assert_eq!(run_ok(&mut progress(&["fail-job", "map-1", "-r", "reduce input missing"])), "");
+    assert_eq!(
+        run_ok(&mut progress(&["status", "map-1", "-p", "7"])),
+        "{\"progress\":1,\"failed\":\"reduce input missing\",\"partComplete\":true}\n"
+    );
+    // A table that does not exist: one line naming the operation and the table.
+    let out = output(&mut {
+        let mut command = progress(&["status", "map-1", "--table", "no-such-table"]);
+        command.env_remove("ProgressTable");
+        command
+    });
+    assert_one_line_error(&out, "no-such-table");
+}
+
+#[test]
+fn status_watch_prints_lines_on_a_pipe_and_stops_when_done() {
+    let (_dir, table) = embedded_table();
+    run_ok(watchbot_progress().args(["set-total", "w", "-t", "2", "--table", &table]));
+    let watcher = watchbot()
+        .args(["progress", "status", "w", "--watch", "--interval", "0.05", "--table", &table])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run_ok(watchbot_progress().args(["complete-part", "w", "-p", "1", "--table", &table]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run_ok(watchbot_progress().args(["complete-part", "w", "-p", "2", "--table", &table]));
+    let out = watcher.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "{\"progress\":0}\n{\"progress\":0.5}\n{\"progress\":1}\n");
+
+    // A failed job stops the watch with exit 1 and the reason.
+    run_ok(watchbot_progress().args(["set-total", "f", "-t", "2", "--table", &table]));
+    run_ok(watchbot_progress().args(["fail-job", "f", "-r", "tile 2 is corrupt", "--table", &table]));
+    let out = output(watchbot().args(["progress", "status", "f", "--watch", "--table", &table]));
+    assert_one_line_error(&out, "job \"f\" failed: tile 2 is corrupt");
+}
