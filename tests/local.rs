@@ -1,1 +1,203 @@
-//! End-to-end tests of `watchbot local`.
+//! End-to-end tests of `watchbot local`: the example worker to completion with its expected summary, crash safety
+//! (kill -9 mid-run, restart: nothing lost, counts reconcile), two watchers sharing one state folder, bad input.
+
+use crate::util::{output, stderr, stdout, watchbot, workspace_path};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, QueueCounts};
+use watchbot_watcher::ports::OutgoingMessage;
+
+/// The numbers of the `summary:` line.
+fn summary(stdout: &str) -> BTreeMap<String, u64> {
+    let line = stdout.lines().find(|l| l.starts_with("summary: ")).unwrap_or_else(|| panic!("no summary in {stdout}"));
+    line["summary: ".len()..]
+        .split(", ")
+        .map(|part| {
+            let (name, n) = part.rsplit_once(' ').unwrap();
+            (name.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+fn counts(state: &Path) -> QueueCounts {
+    LocalQueue::open(state, LocalQueueConfig::default()).unwrap().counts().unwrap()
+}
+
+/// Writes an executable shell script.
+fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn messages_file(dir: &Path, bodies: impl IntoIterator<Item = String>) -> std::path::PathBuf {
+    let path = dir.join("messages.jsonl");
+    let lines: Vec<String> = bodies.into_iter().map(|b| serde_json::json!({ "message": b }).to_string()).collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_example_runs_to_completion_with_its_expected_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".watchbot");
+    let out = output(
+        watchbot()
+            .current_dir(workspace_path(""))
+            .args(["local", "--state"])
+            .arg(&state)
+            .args(["--workers", "4", "--messages", "examples/messages.jsonl", "--until-empty", "--"])
+            .arg("examples/worker.sh"),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{err}");
+    // map + 4 parts + reduce + reject + retry twice + flaky twice.
+    let expected = BTreeMap::from(
+        [
+            ("received", 11),
+            ("succeeded", 8),
+            ("rejected", 1),
+            ("returned", 1),
+            ("failed", 1),
+            ("dead-lettered", 0),
+            ("notifications", 2),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    assert_eq!(summary(&text), expected, "stdout:\n{text}\nstderr:\n{err}");
+    assert_eq!(text.matches("reduce job-1: all parts done").count(), 1, "{text}");
+    assert_eq!(text.matches(": working").count(), 4, "{text}");
+    let notifications = lines(&state.join("notifications.jsonl"));
+    assert_eq!(notifications.len(), 2, "{notifications:?}");
+    assert_eq!(counts(&state), QueueCounts::default());
+}
+
+#[test]
+fn kill_9_mid_run_loses_nothing_and_counts_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let record = dir.path().join("record.txt");
+    let worker = script(dir.path(), "worker.sh", "echo \"$Message\" >> \"$RECORD\"\nsleep 0.3");
+    let total = 30;
+    let messages = messages_file(dir.path(), (1..=total).map(|n| format!("m{n}")));
+
+    let local = |command: &mut Command| {
+        command
+            .args(["local", "--state"])
+            .arg(&state)
+            .args(["--workers", "4", "--heartbeat-window", "3", "--until-empty", "--"])
+            .arg(&worker)
+            .env("RECORD", &record);
+    };
+    let mut first = watchbot();
+    first
+        .args(["local", "--state"])
+        .arg(&state)
+        .args(["--workers", "4", "--heartbeat-window", "3", "--until-empty", "--messages"])
+        .arg(&messages)
+        .arg("--")
+        .arg(&worker)
+        .env("RECORD", &record)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut running = first.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines(&record).len() < 8 {
+        assert!(Instant::now() < deadline, "the first run made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.kill().unwrap(); // SIGKILL
+    running.wait().unwrap();
+    let done_before = lines(&record).len();
+    assert!(done_before < total, "killed too late to test anything");
+
+    let left = counts(&state);
+    assert_eq!(left.dead_lettered, 0);
+    let remaining = left.visible + left.in_flight;
+    assert!(remaining > 0 && remaining <= total as u64, "{left:?}");
+
+    let mut second = watchbot();
+    local(&mut second);
+    let out = output(&mut second);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let numbers = summary(&stdout(&out));
+    // Every message left at the crash (held ones come back within one heartbeat window) ran again and was deleted.
+    assert_eq!(numbers["received"], remaining, "{}", stdout(&out));
+    assert_eq!(numbers["succeeded"], remaining);
+    assert_eq!(numbers["failed"] + numbers["returned"] + numbers["dead-lettered"], 0);
+    assert_eq!(counts(&state), QueueCounts::default(), "nothing left, nothing dead-lettered");
+
+    // Let the killed run's orphaned workers finish their appends, then: every message ran at least once.
+    std::thread::sleep(Duration::from_millis(500));
+    let record = lines(&record);
+    let seen: std::collections::BTreeSet<&String> = record.iter().collect();
+    assert_eq!(seen.len(), total, "every message processed at least once");
+    // Runs beyond one per message are only those the crash interrupted (at most the 4 held at the time).
+    let duplicates = record.len() - total;
+    assert!(duplicates <= 4 + 4, "{duplicates} duplicates");
+}
+
+#[test]
+fn two_watchers_share_the_work_without_running_a_message_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let record = dir.path().join("record.txt");
+    // Tasks outlive the heartbeat window (3 s): only the heartbeat keeps their messages from the other watcher.
+    let worker = script(dir.path(), "worker.sh", "echo \"$Message $PPID\" >> \"$RECORD\"\nsleep 4");
+    let total = 6;
+    // Enqueued straight into the state folder, as `watchbot send --local` would.
+    let queue = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    let bodies = (1..=total).map(|n| OutgoingMessage { body: format!("m{n}"), ..OutgoingMessage::default() });
+    queue.send_all(bodies.collect()).unwrap();
+    let spawn = || {
+        watchbot()
+            .args(["local", "--state"])
+            .arg(&state)
+            .args(["--workers", "2", "--heartbeat-window", "3", "--until-empty", "--"])
+            .arg(&worker)
+            .env("RECORD", &record)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let (sa, sb) = (summary(&stdout(&a)), summary(&stdout(&b)));
+    assert!(sa["received"] > 0 && sb["received"] > 0, "both watchers worked: {sa:?} {sb:?}");
+    assert_eq!(sa["received"] + sb["received"], total as u64, "{sa:?} {sb:?}");
+    let record = lines(&record);
+    assert_eq!(record.len(), total, "each message ran exactly once: {record:?}");
+    assert_eq!(counts(&state), QueueCounts::default());
+}
+
+#[test]
+fn a_bad_messages_line_is_named_and_nothing_is_enqueued() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let file = dir.path().join("m.jsonl");
+    std::fs::write(&file, "{\"message\": \"fine\"}\n{\"message\": \"fine too\"}\nnot json\n").unwrap();
+    let out = output(watchbot().args(["local", "--state"]).arg(&state).arg("--messages").arg(&file).args([
+        "--until-empty",
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("line 3") && err.trim().lines().count() == 1, "{err}");
+    assert_eq!(counts(&state), QueueCounts::default());
+
+    let out =
+        output(watchbot().args(["local", "--state"]).arg(&state).args(["--until-empty", "--", "no-such-worker-xyz"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no-such-worker-xyz"), "{}", stderr(&out));
+}

@@ -1,13 +1,346 @@
-//! `watchbot local`: not built yet.
+//! `watchbot local`: the real watcher loop on this machine: the embedded SQLite queue, the worker command as child
+//! processes, notifications to stderr and `<state>/notifications.jsonl`.
+//!
+//! Tasks get production's environment contract, with local addresses: `WorkTopic` is the absolute state folder (so
+//! `watchbot send --topic "$WorkTopic"` enqueues locally), `ProgressTable` is `<state>/progress.sqlite` (the
+//! embedded progress store), `LogGroup` is `local`. This executable's folder comes first on the tasks' `PATH`, so a
+//! worker finds the same `watchbot` even under `cargo run`.
+//!
+//! `--until-empty` ends the run once nothing is visible, in flight (held, or waiting out a backoff delay) or delayed;
+//! SIGINT/SIGTERM stop gracefully (running tasks are stopped, their messages returned, none deleted). Both end with a
+//! summary on stdout; a live line of the same counts is drawn on stderr while it runs, when stderr is a terminal.
 
 use crate::Failure;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
+use watchbot_watcher::local::notifier::LocalNotifier;
+use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
+use watchbot_watcher::local::queue::{
+    DEFAULT_STATE_DIR, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
+};
+use watchbot_watcher::ports::OutgoingMessage;
+use watchbot_watcher::{Outcome, Ports, RunSummary, WatcherConfig};
+
+/// The progress store's file in the state folder (`ProgressTable` of local tasks).
+pub const PROGRESS_FILE: &str = "progress.sqlite";
 
 /// Arguments of `watchbot local`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The state folder: queue, progress and notifications live here.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state: PathBuf,
+    /// Tasks at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
+    /// Enqueue these JSON lines first: `{"subject": "...", "message": "..."}` (all of them, or none on a bad line).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub messages: Option<PathBuf>,
+    /// Exit once nothing is visible, in flight or delayed (backoff delays are waited out, not cut short).
+    #[arg(long)]
+    pub until_empty: bool,
+    /// Seconds a task may run before it is stopped and counted as a failure.
+    #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub message_timeout: u64,
+    /// Return failed messages at once instead of after an exponential backoff delay.
+    #[arg(long)]
+    pub no_backoff: bool,
+    /// No failure notification while a message's receive count is at most N.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub notify_after_retries: u32,
+    /// Seconds a held message is kept invisible at a time (renewed while its task runs); after a crash, messages
+    /// come back within this long.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=43200))]
+    pub heartbeat_window: u64,
+    /// Receives after which a message moves to the dead-letter queue (the template's maxReceiveCount).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_receive_count: u32,
+    /// The worker command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
 
 /// Runs `watchbot local`.
-pub fn run(_args: Args) -> Result<ExitCode, Failure> {
-    Err(Failure::new("`watchbot local` is not built yet"))
+pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    std::fs::create_dir_all(&args.state)
+        .map_err(|e| Failure::new(format!("cannot create the state folder {}: {e}", args.state.display())))?;
+    let state = std::fs::canonicalize(&args.state)
+        .map_err(|e| Failure::new(format!("cannot resolve the state folder {}: {e}", args.state.display())))?;
+    let queue_config =
+        LocalQueueConfig { max_receive_count: Some(args.max_receive_count), ..LocalQueueConfig::default() };
+    let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
+    if let Some(file) = &args.messages {
+        let messages = read_messages(file)?;
+        queue.send_all(messages).map_err(|e| Failure::new(format!("cannot enqueue {}: {e}", file.display())))?;
+    }
+
+    let path = task_path();
+    let program = resolve_program(&args.command[0], &path)?;
+    let mut task_env = BTreeMap::new();
+    task_env.insert("WorkTopic".to_string(), state.display().to_string());
+    task_env.insert("ProgressTable".to_string(), state.join(PROGRESS_FILE).display().to_string());
+    task_env.insert("LogGroup".to_string(), "local".to_string());
+    task_env.insert("PATH".to_string(), path);
+    let config = WatcherConfig {
+        workers: usize::from(args.workers),
+        message_timeout: Duration::from_secs(args.message_timeout),
+        backoff: !args.no_backoff,
+        notify_after_retries: args.notify_after_retries,
+        stack_name: "local".to_string(),
+        task_env,
+        heartbeat_window: Duration::from_secs(args.heartbeat_window),
+        receive_wait: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(250),
+        shutdown_grace: Duration::from_secs(15),
+        ..WatcherConfig::default()
+    };
+    let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
+    let counters = Arc::new(Counters::default());
+    let sink = LocalSink { counters: counters.clone() };
+    let ports = Ports::new(queue.clone(), runner, LocalNotifier::new(&state))
+        .with_dead_letter(queue.dead_letter_queue())
+        .with_events(sink);
+
+    let dead_before = queue.counts().map(|c| c.dead_lettered).unwrap_or(0);
+    let runtime = crate::aws::runtime()?;
+    let summary = runtime.block_on(async {
+        let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(counters.clone())));
+        let shutdown = shutdown(queue.clone(), args.until_empty);
+        let result = watchbot_watcher::run(ports, &config, shutdown).await;
+        if let Some(live) = live {
+            live.abort();
+            eprint!("\r\x1b[2K");
+        }
+        result
+    });
+    let summary = summary.map_err(|e| Failure::from_error(&e))?;
+    let counts = queue.counts().unwrap_or_default();
+    let redriven = counts.dead_lettered.saturating_sub(dead_before);
+    println!("{}", summary_line(&summary, redriven));
+    println!("{}", queue_line(&counts, &state));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `summary: received N, succeeded N, ...`: the run's counts (dead-lettered counts both redrive and oversized).
+fn summary_line(summary: &RunSummary, redriven: u64) -> String {
+    format!(
+        "summary: received {}, succeeded {}, rejected {}, returned {}, failed {}, dead-lettered {}, notifications {}",
+        summary.received,
+        summary.succeeded,
+        summary.rejected,
+        summary.returned,
+        summary.failed,
+        summary.dead_lettered + redriven,
+        summary.notifications
+    )
+}
+
+fn queue_line(counts: &QueueCounts, state: &Path) -> String {
+    format!(
+        "queue: {} visible, {} in flight, {} delayed, {} dead letters (state: {})",
+        counts.visible,
+        counts.in_flight,
+        counts.delayed,
+        counts.dead_lettered,
+        state.display()
+    )
+}
+
+/// Resolves when the run should end: SIGINT, SIGTERM, or (with `--until-empty`) an empty queue.
+async fn shutdown(queue: LocalQueue, until_empty: bool) {
+    let empty = async {
+        if !until_empty {
+            return std::future::pending::<()>().await;
+        }
+        loop {
+            let probe = queue.clone();
+            let empty = tokio::task::spawn_blocking(move || probe.is_empty()).await;
+            if let Ok(Ok(true)) = empty {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match terminate.as_mut() {
+            Some(signal) => drop(signal.recv().await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = empty => {}
+        () = term => eprintln!("watchbot local: SIGTERM: stopping (running tasks are stopped, their messages returned)"),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nwatchbot local: interrupted: stopping (running tasks are stopped, their messages returned)");
+        }
+    }
+}
+
+/// `PATH` for tasks: this executable's folder first, so workers run the same `watchbot`.
+fn task_path() -> String {
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let mut parts: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+        parts.push(dir);
+    }
+    parts.extend(std::env::split_paths(&inherited));
+    std::env::join_paths(parts)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| inherited.to_string_lossy().into_owned())
+}
+
+/// The worker program as a path: a name without `/` is looked up in the tasks' `PATH`, so a typo fails here, once,
+/// rather than as a failed task per message.
+fn resolve_program(program: &str, path: &str) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if program.contains('/') {
+        let candidate = PathBuf::from(program);
+        return if executable(&candidate) {
+            Ok(candidate)
+        } else {
+            Err(Failure::new(format!("worker command {program:?} is not an executable file")))
+        };
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+        .ok_or_else(|| Failure::new(format!("worker command {program:?} was not found in PATH")))
+}
+
+/// One line of a `--messages` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageLine {
+    #[serde(default)]
+    subject: Option<String>,
+    message: serde_json::Value,
+}
+
+/// Parses every line first, so a bad line enqueues nothing from the file.
+fn read_messages(file: &Path) -> Result<Vec<OutgoingMessage>, Failure> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+    let mut messages = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Failure::new(format!("{} line {}: {why}; nothing was enqueued", file.display(), n + 1));
+        let parsed: MessageLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        // A message is text; a JSON object or number is sent as its JSON text, as a user would have quoted it.
+        let body = match parsed.message {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Null => return Err(bad("\"message\" is null".to_string())),
+            other => other.to_string(),
+        };
+        if body.is_empty() {
+            return Err(bad("\"message\" is empty".to_string()));
+        }
+        messages.push(OutgoingMessage {
+            body,
+            attributes: subject_attributes(parsed.subject.as_deref()),
+            ..OutgoingMessage::default()
+        });
+    }
+    Ok(messages)
+}
+
+/// Counts for the live line, kept from the loop's events.
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    running: AtomicU64,
+    succeeded: AtomicU64,
+    rejected: AtomicU64,
+    returned: AtomicU64,
+    failed: AtomicU64,
+    dead_lettered: AtomicU64,
+    notifications: AtomicU64,
+}
+
+/// The event sink of local mode: counts for the live line, and the loop's errors (and notifications that could not
+/// be written) as JSON lines on stderr, since those need a person's attention.
+struct LocalSink {
+    counters: Arc<Counters>,
+}
+
+impl EventSink for LocalSink {
+    fn emit(&self, event: &Event) {
+        let c = &self.counters;
+        let add = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
+        match event {
+            Event::Received { .. } => drop(add(&c.received)),
+            Event::Launched { .. } | Event::Adopted { .. } => drop(add(&c.running)),
+            Event::Finished { outcome, .. } => {
+                c.running.fetch_sub(1, Ordering::Relaxed);
+                add(match outcome {
+                    Outcome::Succeeded => &c.succeeded,
+                    Outcome::Rejected => &c.rejected,
+                    Outcome::Returned => &c.returned,
+                    Outcome::Failed => &c.failed,
+                });
+            }
+            Event::DeadLettered { .. } => drop(add(&c.dead_lettered)),
+            Event::Notified { .. } => drop(add(&c.notifications)),
+            _ => {}
+        }
+        StderrJson { level: Level::Error }.emit(event);
+    }
+}
+
+/// Redraws the counts on stderr twice a second (only started when stderr is a terminal).
+async fn live_line(counters: Arc<Counters>) {
+    loop {
+        let c = &counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let line = format!(
+            "\r\x1b[2Kwatchbot local: running {} | received {}, succeeded {}, rejected {}, returned {}, failed {}, \
+             dead-lettered {}, notifications {}",
+            get(&c.running),
+            get(&c.received),
+            get(&c.succeeded),
+            get(&c.rejected),
+            get(&c.returned),
+            get(&c.failed),
+            get(&c.dead_lettered),
+            get(&c.notifications)
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_lines_parse_or_name_the_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.jsonl");
+        std::fs::write(&file, "{\"subject\": \"s\", \"message\": \"a\"}\n\n{\"message\": {\"k\": 1}}\n").unwrap();
+        let messages = read_messages(&file).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].attributes.get("Subject").map(String::as_str), Some("s"));
+        assert_eq!(messages[1].body, "{\"k\":1}");
+        std::fs::write(&file, "{\"message\": \"a\"}\n{\"mesage\": \"typo\"}\n").unwrap();
+        let error = read_messages(&file).unwrap_err().to_string();
+        assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn programs_resolve_in_the_task_path() {
+        assert!(resolve_program("sh", &task_path()).unwrap().is_absolute());
+        assert!(resolve_program("no-such-worker-command", &task_path()).unwrap_err().to_string().contains("PATH"));
+        assert!(resolve_program("./no/such/worker.sh", &task_path()).is_err());
+    }
 }
