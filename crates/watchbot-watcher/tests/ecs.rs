@@ -1,0 +1,160 @@
+//! The ECS runner against moto's ECS: RunTask overrides and `startedBy`, ListTasks by `startedBy` (adoption),
+//! DescribeTasks until STOPPED, StopTask, and errors for a missing cluster.
+//!
+//! moto 5.2 needs registered container instances for the EC2 launch type, so these tests use FARGATE with the subnet
+//! and security group of moto's default VPC, and a client that repairs moto's numeric container fields (see
+//! `ecs_support`). moto never runs a container: every task ends with exit code 0, one
+//! state further per DescribeTasks call. Non-zero exit codes, RunTask `failures` and throttling are in `ecs_mocks.rs`.
+
+mod ecs_support;
+
+use std::collections::BTreeMap;
+
+use ecs_support::CONTAINER;
+use watchbot_watcher::aws::ecs::{EcsRunner, EcsRunnerConfig};
+use watchbot_watcher::ports::{Launch, PortErrorKind, TaskRunner, TaskSpec, TaskState};
+
+struct Fixture {
+    client: aws_sdk_ecs::Client,
+    config: EcsRunnerConfig,
+}
+
+async fn fixture() -> Fixture {
+    let (client, config) = ecs_support::fixture().await;
+    Fixture { client, config }
+}
+
+fn spec(message_id: &str) -> TaskSpec {
+    let env: BTreeMap<String, String> = [
+        ("MessageId", message_id),
+        ("Subject", "hello"),
+        ("Message", "{\"job\": 1, \"text\": \"a \\\"quoted\\\" line\\nand another\"}"),
+        ("ApproximateReceiveCount", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    TaskSpec { message_id: message_id.to_string(), env }
+}
+
+async fn start(runner: &EcsRunner, spec: &TaskSpec) -> String {
+    match runner.launch(spec).await.expect("run task") {
+        Launch::Started(arn) => arn,
+        other => panic!("expected a started task, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn run_task_sends_overrides_started_by_and_network() {
+    let f = fixture().await;
+    let runner = EcsRunner::new(f.client.clone(), f.config.clone());
+    let message_id = "e2c045cc-5606-4950-964b-20877900bccb";
+    let spec = spec(message_id);
+    let arn = start(&runner, &spec).await;
+    assert!(arn.starts_with("arn:aws:ecs:us-east-1:123456789012:task/"), "{arn}");
+
+    let described = f.client.describe_tasks().cluster(&f.config.cluster).tasks(&arn).send().await.unwrap();
+    let task = &described.tasks()[0];
+    assert_eq!(task.started_by(), Some(message_id));
+    assert_eq!(task.task_definition_arn(), Some(f.config.task_definition.as_str()));
+    assert_eq!(task.launch_type(), Some(&aws_sdk_ecs::types::LaunchType::Fargate));
+    let overrides = task.overrides().expect("overrides").container_overrides();
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(overrides[0].name(), Some(CONTAINER));
+    let env: BTreeMap<String, String> = overrides[0]
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap().to_string(), kv.value().unwrap().to_string()))
+        .collect();
+    assert_eq!(env, spec.env, "the task sees exactly the task environment");
+}
+
+#[tokio::test]
+async fn find_running_adopts_the_task_started_for_the_message() {
+    let f = fixture().await;
+    let runner = EcsRunner::new(f.client.clone(), f.config.clone());
+    let arn = start(&runner, &spec("message-one")).await;
+    let other = start(&runner, &spec("message-two")).await;
+    assert_ne!(arn, other);
+    // A second watcher (another runner on the same cluster) finds it by message id.
+    let second = EcsRunner::new(f.client.clone(), f.config.clone());
+    assert_eq!(second.find_running("message-one").await.unwrap(), Some(arn.clone()));
+    assert_eq!(second.find_running("message-two").await.unwrap(), Some(other));
+    assert_eq!(second.find_running("message-three").await.unwrap(), None);
+    // Once stopped, the task is no longer adoptable.
+    runner.stop(&arn, "test").await.unwrap();
+    assert_eq!(second.find_running("message-one").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn poll_reports_running_until_stopped_with_the_exit_code() {
+    let f = fixture().await;
+    let runner = EcsRunner::new(f.client.clone(), f.config.clone());
+    let arns = [start(&runner, &spec("a")).await, start(&runner, &spec("b")).await];
+    // moto moves each task one state per DescribeTasks: DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED.
+    let mut polls = 0;
+    let states = loop {
+        polls += 1;
+        assert!(polls <= 10, "tasks never stopped");
+        let states = runner.poll(&arns).await.unwrap();
+        assert_eq!(states.iter().map(|(arn, _)| arn.clone()).collect::<Vec<_>>(), arns.to_vec(), "in request order");
+        if states.iter().all(|(_, state)| *state != TaskState::Running) {
+            break states;
+        }
+        assert!(states.iter().all(|(_, state)| *state == TaskState::Running), "both move in step: {states:?}");
+    };
+    assert_eq!(polls, 4, "one DescribeTasks per poll, batched");
+    for (_, state) in states {
+        assert_eq!(state, TaskState::Stopped { exit_code: Some(0), reason: "task stopped".into() });
+    }
+}
+
+#[tokio::test]
+async fn stop_task_records_the_reason() {
+    let f = fixture().await;
+    let runner = EcsRunner::new(f.client.clone(), f.config.clone());
+    let arn = start(&runner, &spec("to-stop")).await;
+    runner.stop(&arn, "watchbot: message timeout after 600 s").await.unwrap();
+    let states = runner.poll(std::slice::from_ref(&arn)).await.unwrap();
+    match &states[0].1 {
+        TaskState::Stopped { reason, .. } => assert_eq!(reason, "watchbot: message timeout after 600 s"),
+        other => panic!("expected stopped, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_task_no_longer_exists() {
+    let f = fixture().await;
+    let runner = EcsRunner::new(f.client.clone(), f.config.clone());
+    let arn = start(&runner, &spec("known")).await;
+    let unknown =
+        format!("arn:aws:ecs:us-east-1:123456789012:task/{}/00000000000000000000000000000000", f.config.cluster);
+    let states = runner.poll(&[unknown.clone(), arn.clone()]).await.unwrap();
+    assert_eq!(states[0], (unknown, TaskState::Stopped { exit_code: None, reason: "task no longer exists".into() }));
+    assert_eq!(states[1], (arn, TaskState::Running));
+}
+
+#[tokio::test]
+async fn a_missing_cluster_is_not_found() {
+    let f = fixture().await;
+    let mut config = f.config.clone();
+    config.cluster = watchbot_testing::unique_name("no-such-cluster");
+    let runner = EcsRunner::new(f.client.clone(), config);
+    let error = runner.launch(&spec("x")).await.unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
+    assert!(error.message.starts_with("ecs RunTask failed: ClusterNotFoundException"), "{error}");
+    let error = runner.find_running("x").await.unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::NotFound, "{error}");
+    assert!(error.message.contains("ListTasks"), "{error}");
+}
+
+#[tokio::test]
+async fn fargate_without_subnets_is_rejected_before_calling_ecs() {
+    let f = fixture().await;
+    let mut config = f.config.clone();
+    config.subnets.clear();
+    let runner = EcsRunner::new(f.client.clone(), config);
+    let error = runner.launch(&spec("x")).await.unwrap_err();
+    assert_eq!(error.kind, PortErrorKind::Rejected);
+    assert_eq!(error.message, "the FARGATE launch type needs subnets");
+}

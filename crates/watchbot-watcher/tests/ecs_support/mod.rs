@@ -1,0 +1,145 @@
+//! ECS on moto for tests and the benchmark: an ECS client whose HTTP layer repairs one moto bug, and a fixture
+//! (cluster + FARGATE task definition + moto's default subnet and security group).
+//!
+//! moto 5.2 answers RunTask and DescribeTasks with `containers[].cpu` (and `memory`) as JSON numbers, where the ECS
+//! API model (and real ECS) has strings. boto3 does not mind; the Rust SDK's strict deserializer rejects the whole
+//! response ("type mismatch: expected string"). The wrapper below turns those numbers into strings in ECS responses
+//! before the SDK reads them. It touches nothing else, and only test clients use it.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use aws_sdk_ecs::config::RuntimeComponents;
+use aws_sdk_ecs::config::http::HttpRequest;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use watchbot_watcher::aws::ecs::{EcsRunnerConfig, LaunchType};
+
+/// The worker container's name in the fixture's task definition.
+pub const CONTAINER: &str = "worker";
+
+/// An ECS client on moto whose responses have moto's numeric container fields made strings.
+pub fn client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_ecs::Client {
+    // moto is plain HTTP on loopback: the SDK's own hyper client without TLS is enough.
+    let inner = sdk_config.http_client().unwrap_or_else(|| aws_smithy_http_client::Builder::new().build_http());
+    let config = aws_sdk_ecs::config::Builder::from(sdk_config)
+        .http_client(SharedHttpClient::new(FixContainerFields { inner }))
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+/// moto's default subnet and security group (fetched once per process with boto3).
+pub fn network() -> &'static (String, String) {
+    static NETWORK: OnceLock<(String, String)> = OnceLock::new();
+    NETWORK.get_or_init(|| {
+        let out = watchbot_testing::moto().python(
+            "print(client('ec2').describe_subnets()['Subnets'][0]['SubnetId'])\n\
+             print(client('ec2').describe_security_groups()['SecurityGroups'][0]['GroupId'])",
+        );
+        let mut lines = out.lines();
+        (lines.next().expect("subnet").to_string(), lines.next().expect("security group").to_string())
+    })
+}
+
+/// A fresh cluster with a FARGATE task definition whose container is [`CONTAINER`]; returns the client and a
+/// runner config for it (FARGATE, moto's default subnet and security group).
+pub async fn fixture() -> (aws_sdk_ecs::Client, EcsRunnerConfig) {
+    let moto = watchbot_testing::moto();
+    let client = client(&moto.sdk_config().await);
+    let cluster = watchbot_testing::unique_name("cluster");
+    let family = watchbot_testing::unique_name("worker");
+    client.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
+    let container =
+        aws_sdk_ecs::types::ContainerDefinition::builder().name(CONTAINER).image("worker:1").memory(256).build();
+    let registered = client
+        .register_task_definition()
+        .family(&family)
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("register task definition");
+    let task_definition = registered.task_definition().and_then(|td| td.task_definition_arn()).unwrap().to_string();
+    let (subnet, security_group) = network().clone();
+    let mut config = EcsRunnerConfig::new(cluster, task_definition, CONTAINER);
+    config.launch_type = LaunchType::Fargate;
+    config.subnets = vec![subnet];
+    config.security_groups = vec![security_group];
+    (client, config)
+}
+
+#[derive(Debug)]
+struct FixContainerFields {
+    inner: SharedHttpClient,
+}
+
+impl HttpClient for FixContainerFields {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(FixConnector { inner: self.inner.http_connector(settings, components) })
+    }
+}
+
+#[derive(Debug)]
+struct FixConnector {
+    inner: SharedHttpConnector,
+}
+
+impl HttpConnector for FixConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        HttpConnectorFuture::new(async move {
+            let response = inner.call(request).await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .map_err(|e| ConnectorError::io(Box::new(e)))?
+                .into_bytes();
+            let fixed = fix_containers(&bytes).unwrap_or_else(|| bytes.to_vec());
+            let mut fixed_response = Response::new(status, SdkBody::from(fixed.clone()));
+            for (name, value) in headers.iter() {
+                if !name.eq_ignore_ascii_case("content-length") {
+                    fixed_response.headers_mut().append(name.to_string(), value.to_string());
+                }
+            }
+            fixed_response.headers_mut().insert("content-length", fixed.len().to_string());
+            Ok(fixed_response)
+        })
+    }
+}
+
+/// The body with `tasks[].containers[].{cpu,memory,memoryReservation}` numbers made strings; `None` when it is not
+/// such a JSON document (left as it is).
+fn fix_containers(body: &[u8]) -> Option<Vec<u8>> {
+    let mut document: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let tasks: Vec<&mut serde_json::Value> = if document.get("tasks").is_some_and(|t| t.is_array()) {
+        document["tasks"].as_array_mut()?.iter_mut().collect()
+    } else if document.get("task").is_some() {
+        vec![&mut document["task"]]
+    } else {
+        return None;
+    };
+    for task in tasks {
+        let Some(containers) = task.get_mut("containers").and_then(|c| c.as_array_mut()) else { continue };
+        for container in containers {
+            for field in ["cpu", "memory", "memoryReservation"] {
+                if let Some(value) = container.get_mut(field)
+                    && value.is_number()
+                {
+                    *value = serde_json::Value::String(value.to_string());
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&document).ok()
+}
