@@ -1,1 +1,340 @@
-//! End-to-end tests of `watchbot watch`.
+//! End-to-end tests of `watchbot watch` on moto: SNS → SQS (envelope) → `watchbot watch --runner process` → a
+//! worker script that exits with the code its message asks for. Asserts deletes, returns after the backoff,
+//! dead-lettering after the redrive threshold, notifications (read from a queue subscribed to the notification
+//! topic), the exact environment the worker saw, and exit 0 after SIGTERM.
+
+use crate::util::{output, stderr, watchbot};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WORKER: &str = r#"#!/bin/sh
+# Records what it saw, then exits with the code its message asks for ("exit N").
+out="$WORKER_OUT/$MessageId-$ApproximateReceiveCount"
+{
+  echo "Subject=$Subject"
+  echo "Message=$Message"
+  echo "MessageId=$MessageId"
+  echo "SentTimestamp=$SentTimestamp"
+  echo "ApproximateFirstReceiveTimestamp=$ApproximateFirstReceiveTimestamp"
+  echo "ApproximateReceiveCount=$ApproximateReceiveCount"
+  echo "WorkTopic=$WorkTopic"
+  echo "LogGroup=$LogGroup"
+  echo "At=$(date +%s%N)"
+} > "$out.tmp" && mv "$out.tmp" "$out.env"
+exit "${Message#exit }"
+"#;
+
+struct Run {
+    /// Environment lines by (message id, receive count).
+    runs: BTreeMap<(String, u32), BTreeMap<String, String>>,
+}
+
+impl Run {
+    fn read(dir: &Path) -> Run {
+        let mut runs = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).expect("read worker output").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".env") else { continue };
+            let Some((id, count)) = stem.rsplit_once('-') else { continue };
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let env: BTreeMap<String, String> =
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            runs.insert((id.to_string(), count.parse().unwrap_or(0)), env);
+        }
+        Run { runs }
+    }
+
+    /// The message id whose Subject is this text.
+    fn id_of(&self, subject: &str) -> Option<String> {
+        self.runs
+            .iter()
+            .find(|(_, env)| env.get("Subject").map(String::as_str) == Some(subject))
+            .map(|((id, _), _)| id.clone())
+    }
+
+    /// Receive counts at which this message ran.
+    fn counts(&self, id: &str) -> Vec<u32> {
+        self.runs.keys().filter(|(m, _)| m == id).map(|(_, c)| *c).collect()
+    }
+
+    fn at(&self, id: &str, count: u32) -> u128 {
+        self.runs[&(id.to_string(), count)]["At"].parse().expect("nanoseconds")
+    }
+}
+
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    for _ in 0..5 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(60)
+            .send()
+            .await
+            .expect("receive");
+        if out.messages().is_empty() {
+            break;
+        }
+        all.extend(out.messages().iter().cloned());
+    }
+    all
+}
+
+fn envelope(body: &str) -> (String, String) {
+    let value: serde_json::Value = serde_json::from_str(body).expect("an SNS envelope");
+    (
+        value["Subject"].as_str().unwrap_or_default().to_string(),
+        value["Message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn watch_runs_one_process_per_message_and_applies_exit_codes() {
+    let moto = watchbot_testing::moto();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("out dir");
+    std::fs::write(dir.path().join("worker.sh"), WORKER).expect("worker");
+
+    let sdk = runtime.block_on(moto.sdk_config());
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let name = watchbot_testing::unique_name("watch");
+    let (work_topic, notify_topic, queue_url, dlq_url, check_url) = runtime.block_on(async {
+        let create_queue = |name: String, attributes: Vec<(&'static str, String)>| {
+            let sqs = sqs.clone();
+            async move {
+                let mut request = sqs.create_queue().queue_name(name);
+                for (key, value) in attributes {
+                    request = request.attributes(aws_sdk_sqs::types::QueueAttributeName::from(key), value);
+                }
+                request.send().await.expect("create queue").queue_url().expect("url").to_string()
+            }
+        };
+        let arn_of = |url: String| {
+            let sqs = sqs.clone();
+            async move {
+                sqs.get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .expect("attributes")
+                    .attributes()
+                    .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+                    .expect("arn")
+            }
+        };
+        let dlq_url = create_queue(format!("{name}-dlq"), vec![]).await;
+        let dlq_arn = arn_of(dlq_url.clone()).await;
+        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3 }).to_string();
+        let queue_url =
+            create_queue(name.clone(), vec![("VisibilityTimeout", "600".into()), ("RedrivePolicy", redrive)]).await;
+        let check_url = create_queue(format!("{name}-check"), vec![]).await;
+        let work_topic = sns
+            .create_topic()
+            .name(format!("{name}-work"))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn()
+            .unwrap()
+            .to_string();
+        let notify_topic = sns
+            .create_topic()
+            .name(format!("{name}-notify"))
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn()
+            .unwrap()
+            .to_string();
+        for (topic, url) in [(&work_topic, &queue_url), (&notify_topic, &check_url)] {
+            let arn = arn_of(url.clone()).await;
+            sns.subscribe().topic_arn(topic).protocol("sqs").endpoint(arn).send().await.expect("subscribe");
+        }
+        (work_topic, notify_topic, queue_url, dlq_url, check_url)
+    });
+
+    let log_path = dir.path().join("watch.log");
+    let mut command = watchbot();
+    moto.configure(&mut command);
+    command
+        .args(["watch", "--runner", "process", "--queue-url", &queue_url, "--notification-topic", &notify_topic])
+        .args(["--workers", "4", "--stack-name", "e2e", "--", "sh"])
+        .arg(dir.path().join("worker.sh"))
+        .env("WorkTopic", &work_topic)
+        .env("LogGroup", "e2e-logs")
+        .env("WORKER_OUT", &out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"));
+    let mut child = command.spawn().expect("start watchbot watch");
+
+    runtime.block_on(async {
+        for code in [0, 3, 4, 1] {
+            sns.publish()
+                .topic_arn(&work_topic)
+                .subject(format!("s-{code}"))
+                .message(format!("exit {code}"))
+                .send()
+                .await
+                .expect("publish");
+        }
+        // A raw message, sent straight to the queue: its Subject comes from a message attribute.
+        let subject = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("raw subject")
+            .build()
+            .expect("attribute");
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body("exit 0")
+            .message_attributes("Subject", subject)
+            .send()
+            .await
+            .expect("send");
+    });
+
+    // Failing messages run at receive counts 1, 2, 3 (returned after about 1-2, 2-4, 4-8 s), then SQS's redrive
+    // moves them to the dead-letter queue on the next receive.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut dead = Vec::new();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let attributes = runtime.block_on(async {
+            sqs.get_queue_attributes()
+                .queue_url(&dlq_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                .send()
+                .await
+                .expect("dlq attributes")
+        });
+        let count = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).cloned())
+            .unwrap_or_default();
+        if count == "2" {
+            dead = runtime.block_on(drain(&sqs, &dlq_url));
+            break;
+        }
+        assert!(child.try_wait().expect("wait").is_none(), "watch exited early: {}", log(&log_path));
+    }
+    let log_text = log(&log_path);
+    assert_eq!(dead.len(), 2, "two messages dead-lettered in time; log:\n{log_text}");
+
+    // SIGTERM: a graceful stop, exit 0.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let stop_deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < stop_deadline, "watch did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log_text = log(&log_path);
+    assert!(exit.success(), "exit {exit:?}; log:\n{log_text}");
+
+    let run = Run::read(&out);
+    let id = |message: &str| run.id_of(message).unwrap_or_else(|| panic!("{message} never ran; log:\n{log_text}"));
+    let (ok, rejected, retry, failing) = (id("s-0"), id("s-3"), id("s-4"), id("s-1"));
+    // Deleted after exit 0 and exit 3: ran once each.
+    assert_eq!(run.counts(&ok), vec![1]);
+    assert_eq!(run.counts(&rejected), vec![1]);
+    // Returned after exit 4 and exit 1: ran at receive counts 1, 2, 3, each after its backoff (at least half of
+    // 2^count seconds).
+    for message in [&retry, &failing] {
+        assert_eq!(run.counts(message), vec![1, 2, 3], "{message}");
+        let gap = |a, b| (run.at(message, b) - run.at(message, a)) as f64 / 1e9;
+        assert!(gap(1, 2) >= 1.0, "returned after {} s", gap(1, 2));
+        assert!(gap(2, 3) >= 2.0, "returned after {} s", gap(2, 3));
+    }
+    // Both dead-lettered by the redrive policy, bodies intact.
+    let dead_messages: BTreeSet<String> = dead.iter().map(|m| envelope(m.body().unwrap_or_default()).1).collect();
+    assert_eq!(dead_messages, BTreeSet::from(["exit 1".to_string(), "exit 4".to_string()]));
+
+    // The exact environment of the first run.
+    let env = &run.runs[&(ok.clone(), 1)];
+    let sent: u64 = env["SentTimestamp"].parse().expect("epoch ms");
+    let first: u64 = env["ApproximateFirstReceiveTimestamp"].parse().expect("epoch ms");
+    assert!(sent > 1_700_000_000_000 && first >= sent, "{env:?}");
+    let expected: BTreeMap<String, String> = [
+        ("Subject", "s-0"),
+        ("Message", "exit 0"),
+        ("MessageId", ok.as_str()),
+        ("SentTimestamp", env["SentTimestamp"].as_str()),
+        ("ApproximateFirstReceiveTimestamp", env["ApproximateFirstReceiveTimestamp"].as_str()),
+        ("ApproximateReceiveCount", "1"),
+        ("WorkTopic", work_topic.as_str()),
+        ("LogGroup", "e2e-logs"),
+        ("At", env["At"].as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(env, &expected);
+    let raw = &run.runs[&(id("raw subject"), 1)];
+    assert_eq!(raw["Message"], "exit 0");
+    assert_eq!(raw["ApproximateReceiveCount"], "1");
+    assert_eq!(run.counts(&raw["MessageId"]), vec![1]);
+
+    // Notifications: one for the rejection, one per failure; none for exit 0 or exit 4.
+    let notes: Vec<(String, String)> =
+        runtime.block_on(drain(&sqs, &check_url)).iter().map(|m| envelope(m.body().unwrap_or_default())).collect();
+    let about = |id: &str| -> Vec<&(String, String)> {
+        notes.iter().filter(|(subject, _)| *subject == format!("e2e failed processing message {id}")).collect()
+    };
+    assert_eq!(about(&ok).len(), 0);
+    assert_eq!(about(&retry).len(), 0);
+    let rejections = about(&rejected);
+    assert_eq!(rejections.len(), 1, "{notes:?}");
+    assert!(rejections[0].1.contains("Outcome: rejected\nExit code: 3\n"), "{}", rejections[0].1);
+    assert!(rejections[0].1.contains("Next: removed from the queue"), "{}", rejections[0].1);
+    let failures = about(&failing);
+    assert_eq!(failures.len(), 3, "{notes:?}");
+    let mut counts = BTreeSet::new();
+    for (_, body) in &failures {
+        assert!(body.contains("Outcome: failed\nExit code: 1\n"), "{body}");
+        counts.extend(body.lines().filter(|l| l.starts_with("Receive count: ")).map(str::to_string));
+        assert!(body.contains("Next: returned to the queue; retry at "), "{body}");
+        assert!(body.contains("\nMessage=exit 1\n"), "{body}");
+    }
+    assert_eq!(counts, BTreeSet::from(["Receive count: 1", "Receive count: 2", "Receive count: 3"].map(String::from)));
+    assert_eq!(notes.len(), 4, "{notes:?}");
+
+    // Nothing left in the work queue: the deleted ones are gone, the failing ones dead-lettered.
+    let left = runtime.block_on(drain(&sqs, &queue_url));
+    assert!(left.is_empty(), "left in the queue: {left:?}");
+    // The watcher's own logs are JSON lines with the events.
+    assert!(log_text.lines().any(|l| l.contains(r#""event":"finished""#) && l.contains(r#""outcome":"rejected""#)));
+    assert!(log_text.lines().any(|l| l.contains(r#""event":"stopped""#)), "{log_text}");
+}
+
+fn log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn watch_without_a_queue_is_a_one_line_error() {
+    let mut command = watchbot();
+    command.args(["watch", "--runner", "process", "--", "true"]).env_remove("QueueUrl");
+    let result = output(&mut command);
+    assert_eq!(result.status.code(), Some(1));
+    assert_eq!(stderr(&result), "watchbot: environment variable QueueUrl: is required but not set\n");
+}
+
+#[test]
+fn watch_process_runner_needs_a_command() {
+    let mut command = watchbot();
+    command.args(["watch", "--runner", "process", "--queue-url", "http://127.0.0.1:9/q"]);
+    let result = output(&mut command);
+    assert_eq!(result.status.code(), Some(1));
+    assert_eq!(stderr(&result), "watchbot: --runner process needs the worker command after `--`\n");
+}
