@@ -152,7 +152,7 @@ impl JobState {
 
 /// Progress as the original printed it: a number with at most two decimals, floored; `1` and `0` without decimals.
 fn progress_number(percent: u64) -> Value {
-    if percent % 100 == 0 { json!(percent / 100) } else { json!(percent as f64 / 100.0) }
+    if percent.is_multiple_of(100) { json!(percent / 100) } else { json!(percent as f64 / 100.0) }
 }
 
 /// The original's status JSON: `{progress, failed?, metadata?, partComplete?, reduceSent?}`, in that order when
