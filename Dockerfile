@@ -19,6 +19,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY crates ./crates
 COPY xtask ./xtask
+# watchbot-cli's manifest names its test target in tests/, and Cargo checks target paths when it loads the workspace.
+COPY tests ./tests
 # Cache mounts (BuildKit) keep the registry and the target folder between builds; the binary is copied out of the
 # cached target folder because cache mounts are not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
