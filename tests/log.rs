@@ -46,7 +46,7 @@ fn stdin_lines_are_each_prefixed_and_bytes_pass_through() {
     assert_eq!(lines.len(), 5, "{:?}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(lines[4], b"", "output ends with a newline");
     let texts: Vec<&[u8]> =
-        lines[..4].iter().map(|l| &l[l.windows(7).position(|w| w == b"[m-7] ").unwrap() + 6..]).collect();
+        lines[..4].iter().map(|l| &l[l.windows(6).position(|w| w == b"[m-7] ").unwrap() + 6..]).collect();
     assert_eq!(texts, [&b"one"[..], b"", b"caf\xe9 \xff", b"last without newline"]);
 }
 

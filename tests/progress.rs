@@ -3,6 +3,7 @@
 //! `status --watch` on a pipe.
 
 use crate::util::{output, stderr, stdout, watchbot};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
 fn watchbot_progress() -> Command {
@@ -215,19 +216,23 @@ fn dynamodb_on_moto_through_the_cli() {
 fn status_watch_prints_lines_on_a_pipe_and_stops_when_done() {
     let (_dir, table) = embedded_table();
     run_ok(watchbot_progress().args(["set-total", "w", "-t", "2", "--table", &table]));
-    let watcher = watchbot()
+    let mut watcher = watchbot()
         .args(["progress", "status", "w", "--watch", "--interval", "0.05", "--table", &table])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Each step waits for the watcher's line, so the test does not depend on timing.
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let mut next_line = || lines.next().expect("a status line").unwrap();
+    assert_eq!(next_line(), "{\"progress\":0}");
     run_ok(watchbot_progress().args(["complete-part", "w", "-p", "1", "--table", &table]));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(next_line(), "{\"progress\":0.5}", "a line when the status changes, none while it does not");
     run_ok(watchbot_progress().args(["complete-part", "w", "-p", "2", "--table", &table]));
-    let out = watcher.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "{\"progress\":0}\n{\"progress\":0.5}\n{\"progress\":1}\n");
+    assert_eq!(next_line(), "{\"progress\":1}");
+    assert!(lines.next().is_none(), "the watch ends when the job completes");
+    let status = watcher.wait().unwrap();
+    assert!(status.success());
 
     // A failed job stops the watch with exit 1 and the reason.
     run_ok(watchbot_progress().args(["set-total", "f", "-t", "2", "--table", &table]));
