@@ -199,61 +199,59 @@ impl FakeQueue {
 }
 
 impl Queue for FakeQueue {
-    fn receive(&self, request: ReceiveRequest) -> impl Future<Output = Result<Vec<ReceivedMessage>, PortError>> + Send {
-        async move {
-            if let Some(error) = self.take_failure("receive") {
-                return Err(error);
-            }
-            let deadline = Instant::now() + request.wait;
-            loop {
-                let arrived = self.arrived.notified();
-                let now = Instant::now();
-                let until = {
-                    let mut state = lock(&self.state);
-                    let visibility = request.visibility_timeout.unwrap_or(self.default_visibility);
-                    let mut got = Vec::new();
-                    let mut next_visible: Option<Instant> = None;
-                    for message in state.messages.iter_mut() {
-                        if message.visible_at > now {
-                            next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
-                            continue;
-                        }
-                        if got.len() >= usize::from(request.max_messages) {
-                            break;
-                        }
-                        message.receive_count += 1;
-                        let now_ms = EPOCH_MS + self.start.elapsed().as_millis() as u64;
-                        message.first_receive_ms.get_or_insert(now_ms);
-                        message.visible_at = now + visibility;
-                        let receipt = format!("{}#{}", message.id, message.receive_count);
-                        message.receipt = Some(receipt.clone());
-                        got.push(ReceivedMessage {
-                            message_id: message.id.clone(),
-                            receipt_handle: receipt,
-                            body: message.body.clone(),
-                            sent_timestamp_ms: message.sent_ms,
-                            first_receive_timestamp_ms: message.first_receive_ms.unwrap_or(now_ms),
-                            receive_count: message.receive_count,
-                            attributes: message.attributes.clone(),
-                        });
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, PortError> {
+        if let Some(error) = self.take_failure("receive") {
+            return Err(error);
+        }
+        let deadline = Instant::now() + request.wait;
+        loop {
+            let arrived = self.arrived.notified();
+            let now = Instant::now();
+            let until = {
+                let mut state = lock(&self.state);
+                let visibility = request.visibility_timeout.unwrap_or(self.default_visibility);
+                let mut got = Vec::new();
+                let mut next_visible: Option<Instant> = None;
+                for message in state.messages.iter_mut() {
+                    if message.visible_at > now {
+                        next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
+                        continue;
                     }
-                    if !got.is_empty() || now >= deadline {
-                        let at = now.duration_since(self.start);
-                        let ids = got.iter().map(|m| m.message_id.clone()).collect();
-                        state.calls.push(QueueCall::Receive {
-                            at,
-                            max: request.max_messages,
-                            wait: request.wait,
-                            got: ids,
-                        });
-                        return Ok(got);
+                    if got.len() >= usize::from(request.max_messages) {
+                        break;
                     }
-                    next_visible.map_or(deadline, |t| t.min(deadline))
-                };
-                tokio::select! {
-                    () = arrived => {}
-                    () = tokio::time::sleep_until(until) => {}
+                    message.receive_count += 1;
+                    let now_ms = EPOCH_MS + self.start.elapsed().as_millis() as u64;
+                    message.first_receive_ms.get_or_insert(now_ms);
+                    message.visible_at = now + visibility;
+                    let receipt = format!("{}#{}", message.id, message.receive_count);
+                    message.receipt = Some(receipt.clone());
+                    got.push(ReceivedMessage {
+                        message_id: message.id.clone(),
+                        receipt_handle: receipt,
+                        body: message.body.clone(),
+                        sent_timestamp_ms: message.sent_ms,
+                        first_receive_timestamp_ms: message.first_receive_ms.unwrap_or(now_ms),
+                        receive_count: message.receive_count,
+                        attributes: message.attributes.clone(),
+                    });
                 }
+                if !got.is_empty() || now >= deadline {
+                    let at = now.duration_since(self.start);
+                    let ids = got.iter().map(|m| m.message_id.clone()).collect();
+                    state.calls.push(QueueCall::Receive {
+                        at,
+                        max: request.max_messages,
+                        wait: request.wait,
+                        got: ids,
+                    });
+                    return Ok(got);
+                }
+                next_visible.map_or(deadline, |t| t.min(deadline))
+            };
+            tokio::select! {
+                () = arrived => {}
+                () = tokio::time::sleep_until(until) => {}
             }
         }
     }
@@ -317,15 +315,13 @@ impl Queue for FakeQueue {
         }
     }
 
-    fn send(&self, message: OutgoingMessage) -> impl Future<Output = Result<String, PortError>> + Send {
-        async move {
-            if let Some(error) = self.take_failure("send") {
-                return Err(error);
-            }
-            let at = self.since_start();
-            lock(&self.state).calls.push(QueueCall::Send { at, body: message.body.clone() });
-            Ok(self.push_with(&message.body, message.attributes))
+    async fn send(&self, message: OutgoingMessage) -> Result<String, PortError> {
+        if let Some(error) = self.take_failure("send") {
+            return Err(error);
         }
+        let at = self.since_start();
+        lock(&self.state).calls.push(QueueCall::Send { at, body: message.body.clone() });
+        Ok(self.push_with(&message.body, message.attributes))
     }
 }
 

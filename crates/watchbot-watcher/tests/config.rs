@@ -175,3 +175,30 @@ fn the_template_watcher_environment_is_what_the_watcher_reads() {
     assert_eq!(ecs.container_name, watchbot_template::WORKER_CONTAINER);
     assert_eq!(ecs.launch_type, LaunchType::Ec2);
 }
+
+#[test]
+fn the_binary_names_a_missing_variable_and_exits_1() {
+    let mut env = container_env();
+    env.remove("StackName");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_watchbot-watcher"))
+        .env_clear()
+        .envs(&env)
+        .output()
+        .expect("run watchbot-watcher");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "watchbot-watcher: environment variable StackName: is required but not set\n"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_watchbot-watcher"))
+        .env_clear()
+        .envs(container_env())
+        .env("Concurrency", "many")
+        .output()
+        .expect("run watchbot-watcher");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "watchbot-watcher: environment variable Concurrency: expected a whole number of at least 1, got \"many\"\n"
+    );
+}
