@@ -339,7 +339,7 @@ async fn minimal_config_deploys() {
     let config = watchbot_testing::moto().sdk_config().await;
     let (cluster, arn) = create_cluster(&config).await;
     // The snapshot config, on a cluster of its own (moto's accounts are shared by every test of this binary).
-    let text = std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/minimal.json")).unwrap();
+    let text = std::fs::read_to_string(workspace_path("examples/config/minimal.json")).unwrap();
     let options: Value =
         serde_json::from_str(&text.replace("cluster/processing", &format!("cluster/{cluster}"))).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -447,4 +447,38 @@ async fn everything_on_config_deploys() {
          print(method['methodIntegration']['type'], method['apiKeyRequired'], ','.join(stages))\n"
     ));
     assert_eq!(found, "AWS True watchbot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn open_webhook_config_deploys() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (cluster, _) = create_cluster(&config).await;
+    let path = workspace_path("crates/watchbot-template/tests/configs/open-webhook.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("\"cluster\": \"ingest\"", &format!("\"cluster\": \"{cluster}\""));
+    let dir = tempfile::tempdir().unwrap();
+    let template = cli_template(&config_file(&dir, "open-webhook.json", &serde_json::from_str(&text).unwrap()));
+    let stack = deploy(&config, &template, &[]).await;
+    assert_only_unsupported_skipped(&template, &stack);
+    let expect = Expect {
+        prefix: "Ingest",
+        // A cluster given by name stays a name for the service and the watcher.
+        cluster: &cluster,
+        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/ingest-worker:2026.11.28",
+        visibility_timeout: 43_200,
+        max_receive_count: 1000,
+        watchers: 3,
+        concurrency: "2",
+    };
+    check_core(&config, &stack, &expect).await;
+    assert!(stack.id("IngestUserKey").starts_with("AKIA"), "the user's access key id");
+    let api = stack.id("IngestWebhookApi");
+    let found = moto.python(&format!(
+        "api = client('apigateway')\n\
+         hook = [r for r in api.get_resources(restApiId={api:?})['items'] if r.get('path') == '/webhooks'][0]\n\
+         print(api.get_method(restApiId={api:?}, resourceId=hook['id'], httpMethod='POST')['apiKeyRequired'])\n"
+    ));
+    assert_eq!(found, "False");
 }

@@ -1,4 +1,4 @@
-//! Snapshots of generated templates (sorted keys): the minimal config, the seed README's S3-bucket example merged
+//! Snapshots of generated templates (sorted keys): the minimal config (the bundled example), an open webhook, the seed README's S3-bucket example merged
 //! with its service template (what a user deploys), and an everything-on config. Review changes with
 //! `cargo xtask snapshots`; `cargo xtask snapshots --accept` writes them.
 
@@ -19,7 +19,7 @@ fn generate(config: &str) -> watchbot_template::Template {
 
 #[test]
 fn minimal() {
-    let template = generate("tests/configs/minimal.json");
+    let template = generate("../../examples/config/minimal.json");
     insta::assert_json_snapshot!("minimal", template.json());
     insta::assert_json_snapshot!("minimal_refs", template.refs());
 }
@@ -29,6 +29,13 @@ fn everything_on() {
     let template = generate("tests/configs/everything.json");
     insta::assert_json_snapshot!("everything", template.json());
     insta::assert_json_snapshot!("everything_refs", template.refs());
+}
+
+/// Webhook without a key, a user, a cluster by name, a notification topic, extreme limits.
+#[test]
+fn open_webhook() {
+    let template = generate("tests/configs/open-webhook.json");
+    insta::assert_json_snapshot!("open_webhook", template.json());
 }
 
 #[test]
