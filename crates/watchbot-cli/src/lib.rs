@@ -10,8 +10,7 @@ mod failure;
 
 pub use failure::Failure;
 
-use clap::{Parser, Subcommand};
-use std::ffi::OsString;
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Run data processing tasks in response to queued messages, on AWS or locally.
@@ -45,12 +44,21 @@ pub fn main() -> ExitCode {
     dispatch(Cli::parse())
 }
 
-/// Entry point of a binary that stands for one subcommand (`watchbot-log` is `watchbot log`).
-pub fn main_as(subcommand: &str) -> ExitCode {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
-    let program = args.first().cloned().unwrap_or_else(|| OsString::from("watchbot"));
-    args.splice(0..1.min(args.len()), [program, OsString::from(subcommand)]);
-    dispatch(Cli::parse_from(args))
+/// Entry point of a binary that stands for one subcommand under the original's name (`watchbot-log` is
+/// `watchbot log`): the same arguments, and help and usage that name the binary.
+pub fn main_as<A: clap::Args + clap::FromArgMatches>(
+    name: &'static str,
+    subcommand: &str,
+    run: fn(A) -> Result<ExitCode, Failure>,
+) -> ExitCode {
+    let about = Cli::command().find_subcommand(subcommand).and_then(|c| c.get_about().cloned());
+    let command =
+        A::augment_args(clap::Command::new(name).version(env!("CARGO_PKG_VERSION"))).about(about.unwrap_or_default());
+    let args = match A::from_arg_matches(&command.get_matches()) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    report(run(args))
 }
 
 fn dispatch(cli: Cli) -> ExitCode {
@@ -63,6 +71,10 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Progress(args) => cmd::progress::run(args),
         Command::Local(args) => cmd::local::run(args),
     };
+    report(result)
+}
+
+fn report(result: Result<ExitCode, Failure>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(failure) => {
