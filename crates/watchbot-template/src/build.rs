@@ -554,7 +554,8 @@ impl Builder<'_> {
         );
         // A direct SNS integration: the POSTed JSON {"subject": ..., "message": ...} becomes a Publish call.
         let request = concat!(
-            "#set($subject = $input.path('$.subject'))\n",
+            // No newline after #set: any whitespace would become part of the form body's first parameter name.
+            "#set($subject = $input.path('$.subject'))",
             "Action=Publish&TopicArn=$util.urlEncode('${Topic}')",
             "&Message=$util.urlEncode($input.path('$.message'))",
             "#if(\"$!subject\" != \"\")&Subject=$util.urlEncode($subject)#end",
