@@ -503,3 +503,40 @@ async fn a_zero_worker_config_is_refused() {
     let error = run(world.ports(), &config, async {}).await.expect_err("refused");
     assert_eq!(error.to_string(), "invalid watcher config: workers must be at least 1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_watcher_that_dies_lets_its_messages_reappear_within_one_window() {
+    let world = World::new();
+    let id = world.queue.push("forever");
+    // The default message timeout is 600 s; the hold is one 60 s window at a time.
+    let config = config();
+    // The watcher dies at 30 s: its future is dropped, nothing is cleaned up.
+    let died = tokio::time::timeout(Duration::from_secs(30), run(world.ports(), &config, std::future::pending())).await;
+    assert!(died.is_err(), "the loop runs until stopped");
+    assert!(!world.queue.is_visible(&id), "still held right after the death");
+    // Last renewal at 20 s → visible again by 80 s, long before the 600 s message timeout.
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert!(world.queue.is_visible(&id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_of_many_messages_are_batched() {
+    let world = World::new();
+    let ids: Vec<String> = (0..12).map(|_| world.queue.push("0@50")).collect();
+    let config = WatcherConfig { workers: 12, ..config() };
+    world.run_for(&config, Duration::from_secs(45)).await;
+    let batches: Vec<usize> = world
+        .queue
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            QueueCall::ChangeVisibility { changes, .. } if changes.iter().all(|(_, t)| *t == WINDOW) => {
+                Some(changes.len())
+            }
+            _ => None,
+        })
+        .collect();
+    // Two renewals (20 s, 40 s) of 12 messages: batches of 10 and 2, twice.
+    assert_eq!(batches, vec![10, 2, 10, 2]);
+    assert_eq!(ids.len(), 12);
+}
