@@ -26,12 +26,14 @@ pub const CONTAINER: &str = "worker";
 
 /// An ECS client on moto whose responses have moto's numeric container fields made strings.
 pub fn client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::from_conf(builder(sdk_config).build())
+}
+
+/// The config builder behind [`client`], for callers that add to it (the benchmark adds a request counter).
+pub fn builder(sdk_config: &aws_config::SdkConfig) -> aws_sdk_ecs::config::Builder {
     // moto is plain HTTP on loopback: the SDK's own hyper client without TLS is enough.
     let inner = sdk_config.http_client().unwrap_or_else(|| aws_smithy_http_client::Builder::new().build_http());
-    let config = aws_sdk_ecs::config::Builder::from(sdk_config)
-        .http_client(SharedHttpClient::new(FixContainerFields { inner }))
-        .build();
-    aws_sdk_ecs::Client::from_conf(config)
+    aws_sdk_ecs::config::Builder::from(sdk_config).http_client(SharedHttpClient::new(FixContainerFields { inner }))
 }
 
 /// moto's default subnet and security group (fetched once per process with boto3).
