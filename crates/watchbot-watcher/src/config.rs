@@ -10,6 +10,9 @@ use crate::run::{TaskSizeLimit, WatcherConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// How long deletes and receives wait to fill a batch on SQS (see [`WatcherConfig::batch_linger`]).
+pub const SQS_BATCH_LINGER: Duration = Duration::from_millis(50);
+
 /// Where a variable is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -218,6 +221,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         stack_name,
         task_env,
         task_size_limit,
+        // SQS: let deletes and receives gather into batches (fewer requests per message, a few ms of latency).
+        batch_linger: SQS_BATCH_LINGER,
         ..WatcherConfig::default()
     };
     Ok(WatcherEnv {

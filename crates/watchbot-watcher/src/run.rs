@@ -118,6 +118,10 @@ pub struct WatcherConfig {
     pub max_retry_delay: Duration,
     /// Jitter source.
     pub jitter: Jitter,
+    /// How long finished messages' deletes/returns and freed slots wait for company, so that deletes and receives
+    /// go in batches of up to 10 (fewer requests per message on SQS). Zero: at once (local mode, where a request
+    /// costs nothing).
+    pub batch_linger: Duration,
 }
 
 impl Default for WatcherConfig {
@@ -137,6 +141,7 @@ impl Default for WatcherConfig {
             task_size_limit: None,
             max_retry_delay: Duration::from_secs(60),
             jitter: Jitter::Random,
+            batch_linger: Duration::ZERO,
         }
     }
 }
@@ -219,7 +224,8 @@ where
     loop {
         state.work().await;
         let free = config.workers.saturating_sub(state.slots.len());
-        if receiving.is_none() && free > 0 && Instant::now() >= state.receive_after {
+        if receiving.is_none() && free > 0 && Instant::now() >= state.receive_after && state.may_receive(free) {
+            state.receive_hold = None;
             let request = ReceiveRequest {
                 max_messages: free.min(10) as u8,
                 wait: config.receive_wait,
@@ -297,6 +303,8 @@ struct State<'a, Q, R: TaskRunner, N, D> {
     notes: Vec<PendingNote>,
     summary: RunSummary,
     receive_after: Instant,
+    /// Set when a receive of less than a full batch is held back for `batch_linger`: when it may go anyway.
+    receive_hold: Option<Instant>,
     receive_failures: u32,
     next_poll: Instant,
     poll_failures: u32,
@@ -314,6 +322,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             notes: Vec::new(),
             summary: RunSummary::default(),
             receive_after: now,
+            receive_hold: None,
             receive_failures: 0,
             next_poll: now,
             poll_failures: 0,
@@ -366,6 +375,9 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         }
         for note in &self.notes {
             wake = wake.min(note.due);
+        }
+        if let Some(hold) = self.receive_hold {
+            wake = wake.min(hold);
         }
         if self.receive_after > Instant::now() {
             wake = wake.min(self.receive_after);
@@ -669,13 +681,30 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         }
     }
 
+    /// Whether to receive now with `free` slots: a full batch (or all that `workers` allows), an idle watcher, or a
+    /// partial batch that has waited `batch_linger` for more slots to free up.
+    fn may_receive(&mut self, free: usize) -> bool {
+        let full = self.config.workers.min(BATCH);
+        if self.config.batch_linger.is_zero() || free >= full || self.slots.is_empty() {
+            return true;
+        }
+        let now = Instant::now();
+        match self.receive_hold {
+            Some(hold) => now >= hold,
+            None => {
+                self.receive_hold = Some(now + self.config.batch_linger);
+                false
+            }
+        }
+    }
+
     fn push_ack(&mut self, kind: AckKind, message: &ReceivedMessage) {
         self.acks.push(Ack {
             kind,
             message_id: message.message_id.clone(),
             receipt_handle: message.receipt_handle.clone(),
             attempts: 0,
-            due: Instant::now(),
+            due: Instant::now() + self.config.batch_linger,
         });
     }
 
@@ -783,8 +812,15 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
     /// Sends due deletes and returns in batches of 10; failed entries are retried (stale handles are dropped).
     async fn flush_acks(&mut self, all: bool) {
         let now = Instant::now();
-        let (due, later): (Vec<Ack>, Vec<Ack>) =
-            std::mem::take(&mut self.acks).into_iter().partition(|a| all || a.due <= now);
+        // When one of a kind is due, or a full batch of it is waiting, all of that kind go together.
+        let is_delete = |a: &Ack| a.kind == AckKind::Delete;
+        let deletes = self.acks.iter().filter(|a| is_delete(a)).count();
+        let returns = self.acks.len() - deletes;
+        let delete_due = deletes >= BATCH || self.acks.iter().any(|a| is_delete(a) && a.due <= now);
+        let return_due = returns >= BATCH || self.acks.iter().any(|a| !is_delete(a) && a.due <= now);
+        let (due, later): (Vec<Ack>, Vec<Ack>) = std::mem::take(&mut self.acks)
+            .into_iter()
+            .partition(|a| all || if is_delete(a) { delete_due } else { return_due });
         self.acks = later;
         let (deletes, returns): (Vec<Ack>, Vec<Ack>) = due.into_iter().partition(|a| a.kind == AckKind::Delete);
         for chunk in deletes.chunks(BATCH) {

@@ -540,3 +540,35 @@ async fn heartbeats_of_many_messages_are_batched() {
     assert_eq!(batches, vec![10, 2, 10, 2]);
     assert_eq!(ids.len(), 12);
 }
+
+/// Twenty messages whose tasks end a few milliseconds apart, polled every 10 ms.
+async fn staggered(linger: Duration) -> (World, Vec<usize>, Vec<usize>) {
+    let world = World::new();
+    for n in 0..20 {
+        world.queue.push(&format!("0@0.0{}", n % 10));
+    }
+    let config =
+        WatcherConfig { workers: 10, poll_interval: Duration::from_millis(10), batch_linger: linger, ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(5)).await;
+    assert_eq!(summary.succeeded, 20);
+    let mut deletes = Vec::new();
+    let mut receives = Vec::new();
+    for call in world.queue.calls() {
+        match call {
+            QueueCall::Delete { ids, .. } => deletes.push(ids.len()),
+            QueueCall::Receive { got, .. } if !got.is_empty() => receives.push(got.len()),
+            _ => {}
+        }
+    }
+    (world, deletes, receives)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_linger_gathers_deletes_and_receives_into_full_batches() {
+    let (_, deletes, receives) = staggered(Duration::from_millis(100)).await;
+    assert_eq!(deletes, vec![10, 10]);
+    assert_eq!(receives, vec![10, 10]);
+    // Without it, each poll's few finished tasks make their own delete and receive.
+    let (_, deletes, receives) = staggered(Duration::ZERO).await;
+    assert!(deletes.len() > 2 && receives.len() > 2, "{deletes:?} {receives:?}");
+}
