@@ -13,6 +13,10 @@ use std::time::Duration;
 /// How long deletes and receives wait to fill a batch on SQS (see [`WatcherConfig::batch_linger`]).
 pub const SQS_BATCH_LINGER: Duration = Duration::from_millis(50);
 
+/// How long a graceful stop waits for stopped tasks: below ECS's default 30 s `stopTimeout`, above the process
+/// runner's 10 s SIGTERM-to-SIGKILL grace.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// Where a variable is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -223,6 +227,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         task_size_limit,
         // SQS: let deletes and receives gather into batches (fewer requests per message, a few ms of latency).
         batch_linger: SQS_BATCH_LINGER,
+        // ECS kills a container 30 s after SIGTERM (default stopTimeout): finish the graceful stop well before.
+        shutdown_grace: SHUTDOWN_GRACE,
         ..WatcherConfig::default()
     };
     Ok(WatcherEnv {

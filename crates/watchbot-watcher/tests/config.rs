@@ -57,6 +57,7 @@ fn reads_the_whole_container_environment() {
             task_env: vars(&[("LogGroup", "prod-logs"), ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")]),
             task_size_limit: Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 }),
             batch_linger: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(20),
             ..WatcherConfig::default()
         },
     };
@@ -123,7 +124,14 @@ fn the_cli_needs_only_the_queue_for_the_process_runner() {
     assert_eq!(env.queue_url, "http://q");
     assert_eq!((env.notification_topic, env.ecs, env.dead_letter_queue_url), (None, None, None));
     assert_eq!(env.log_level, Level::Info);
-    assert_eq!(env.watcher, WatcherConfig { batch_linger: Duration::from_millis(50), ..WatcherConfig::default() });
+    assert_eq!(
+        env.watcher,
+        WatcherConfig {
+            batch_linger: Duration::from_millis(50),
+            shutdown_grace: Duration::from_secs(20),
+            ..WatcherConfig::default()
+        }
+    );
     let error = from_env(&BTreeMap::new(), Source::Cli { runner: RunnerKind::Process }).unwrap_err();
     assert_eq!(error.to_string(), "environment variable QueueUrl: is required but not set");
     let error = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Ecs }).unwrap_err();
