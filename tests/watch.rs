@@ -338,3 +338,85 @@ fn watch_process_runner_needs_a_command() {
     assert_eq!(result.status.code(), Some(1));
     assert_eq!(stderr(&result), "watchbot: --runner process needs the worker command after `--`\n");
 }
+
+const SLOW_WORKER: &str = r#"#!/bin/sh
+# Starts, then works for a minute unless told to stop.
+trap 'echo stopped > "$WORKER_OUT/stopped-$MessageId"; exit 143' TERM
+echo "$ApproximateReceiveCount" > "$WORKER_OUT/started-$MessageId"
+sleep 60 &
+wait $!
+echo done > "$WORKER_OUT/done-$MessageId"
+"#;
+
+#[test]
+fn sigterm_with_a_task_in_flight_stops_it_and_returns_its_message_at_once() {
+    let moto = watchbot_testing::moto();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("slow.sh"), SLOW_WORKER).expect("worker");
+    let sqs = aws_sdk_sqs::Client::new(&runtime.block_on(moto.sdk_config()));
+    let name = watchbot_testing::unique_name("watch-stop");
+    let queue_url = runtime.block_on(async {
+        let out = sqs.create_queue().queue_name(&name).send().await.expect("create queue");
+        let url = out.queue_url().expect("url").to_string();
+        sqs.send_message().queue_url(&url).message_body("work").send().await.expect("send");
+        url
+    });
+
+    let log_path = dir.path().join("watch.log");
+    let mut command = watchbot();
+    moto.configure(&mut command);
+    command
+        .args(["watch", "--runner", "process", "--queue-url", &queue_url, "--", "sh"])
+        .arg(dir.path().join("slow.sh"))
+        .env("WORKER_OUT", dir.path())
+        .env("LogLevel", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"));
+    let mut child = command.spawn().expect("start watchbot watch");
+
+    let started = Instant::now();
+    let id = loop {
+        let found = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .find_map(|e| e.file_name().to_string_lossy().strip_prefix("started-").map(str::to_string));
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the task never started: {}", log(&log_path));
+        assert!(child.try_wait().expect("wait").is_none(), "watch exited early: {}", log(&log_path));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let stopping = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(stopping.elapsed() < Duration::from_secs(30), "watch did not stop: {}", log(&log_path));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log_text = log(&log_path);
+    assert!(exit.success(), "exit {exit:?}: {log_text}");
+    // The child got SIGTERM and did not finish; the message was returned, not deleted: visible again at once.
+    assert!(dir.path().join(format!("stopped-{id}")).exists(), "the worker was not stopped: {log_text}");
+    assert!(!dir.path().join(format!("done-{id}")).exists());
+    assert!(!log_text.contains(r#""event":"deleted""#), "{log_text}");
+    assert!(log_text.contains(r#""event":"stopping""#), "{log_text}");
+    let again = runtime.block_on(async {
+        sqs.receive_message()
+            .queue_url(&queue_url)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .expect("receive")
+    });
+    let messages = again.messages();
+    assert_eq!(messages.len(), 1, "the message is visible again at once: {log_text}");
+    assert_eq!(messages[0].message_id(), Some(id.as_str()));
+    assert_eq!(messages[0].body(), Some("work"));
+}
