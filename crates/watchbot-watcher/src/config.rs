@@ -6,7 +6,7 @@
 pub use crate::aws::ecs::LaunchType;
 use crate::events::Level;
 use crate::message::ECS_OVERRIDES_LIMIT;
-use crate::run::{TaskSizeLimit, WatcherConfig};
+use crate::run::{OnShutdown, TaskSizeLimit, WatcherConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -214,6 +214,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
             task_env.insert(name.to_string(), value.to_string());
         }
     }
+    // ECS tasks outlive a watcher's restart and are adopted by the next watcher; child processes must not.
+    let on_shutdown = if ecs.is_some() { OnShutdown::LeaveRunning } else { OnShutdown::StopTasks };
     let task_size_limit = ecs
         .as_ref()
         .map(|ecs| TaskSizeLimit { container_name: ecs.container_name.clone(), max_chars: ECS_OVERRIDES_LIMIT });
@@ -229,6 +231,7 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         batch_linger: SQS_BATCH_LINGER,
         // ECS kills a container 30 s after SIGTERM (default stopTimeout): finish the graceful stop well before.
         shutdown_grace: SHUTDOWN_GRACE,
+        on_shutdown,
         ..WatcherConfig::default()
     };
     Ok(WatcherEnv {

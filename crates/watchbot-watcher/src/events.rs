@@ -104,7 +104,8 @@ pub enum Event {
     },
     /// A notification written to the log: no notification topic is configured, or sending failed for good.
     Notification {
-        /// The message id.
+        /// The message id (empty when the notifier was not told).
+        #[serde(skip_serializing_if = "String::is_empty")]
         message_id: String,
         /// Subject.
         subject: String,

@@ -28,4 +28,4 @@ pub mod testing;
 
 pub use decide::{ExitCodeTable, Outcome};
 pub use events::{Event, EventSink};
-pub use run::{Error, Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};
+pub use run::{Error, Jitter, OnShutdown, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};

@@ -68,6 +68,17 @@ pub struct TaskSizeLimit {
     pub max_chars: usize,
 }
 
+/// What a graceful stop does with tasks still running. Either way their messages return to the queue at once and
+/// are never deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnShutdown {
+    /// Stop them (SIGTERM/StopTask) and wait up to `shutdown_grace` (child processes must not outlive the watcher).
+    StopTasks,
+    /// Leave them running: the next watcher to receive the message adopts the running task (ECS `startedBy`), so
+    /// a redeploy of the watchers does not restart every job.
+    LeaveRunning,
+}
+
 /// Where the loop takes its random jitter from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
@@ -110,6 +121,8 @@ pub struct WatcherConfig {
     pub poll_interval: Duration,
     /// On shutdown, how long to wait for stopped tasks to end.
     pub shutdown_grace: Duration,
+    /// What a graceful stop does with running tasks.
+    pub on_shutdown: OnShutdown,
     /// Exit code → outcome.
     pub exit_codes: decide::ExitCodeTable,
     /// Size limit of the task's environment (ECS); `None` for runners without one.
@@ -137,6 +150,7 @@ impl Default for WatcherConfig {
             receive_wait: Duration::from_secs(20),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
+            on_shutdown: OnShutdown::StopTasks,
             exit_codes: decide::ExitCodeTable::default(),
             task_size_limit: None,
             max_retry_delay: Duration::from_secs(60),
@@ -916,14 +930,17 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         self.emit(Event::Stopping { running });
         // Tasks that ended before the stop get their normal outcome.
         self.poll_running(true).await;
-        let handles: Vec<(String, R::Handle)> = self
-            .slots
-            .iter()
-            .filter_map(|(id, slot)| match &slot.stage {
-                Stage::Running { handle, .. } => Some((id.clone(), handle.clone())),
-                Stage::Waiting { .. } => None,
-            })
-            .collect();
+        let handles: Vec<(String, R::Handle)> = if self.config.on_shutdown == OnShutdown::LeaveRunning {
+            Vec::new()
+        } else {
+            self.slots
+                .iter()
+                .filter_map(|(id, slot)| match &slot.stage {
+                    Stage::Running { handle, .. } => Some((id.clone(), handle.clone())),
+                    Stage::Waiting { .. } => None,
+                })
+                .collect()
+        };
         for (id, handle) in &handles {
             if let Err(error) = self.ports.runner.stop(handle, "watcher shutting down").await {
                 self.error("stop", Some(id), &error);

@@ -58,6 +58,7 @@ fn reads_the_whole_container_environment() {
             task_size_limit: Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 }),
             batch_linger: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(20),
+            on_shutdown: watchbot_watcher::OnShutdown::LeaveRunning,
             ..WatcherConfig::default()
         },
     };

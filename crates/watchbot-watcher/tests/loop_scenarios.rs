@@ -572,3 +572,21 @@ async fn a_batch_linger_gathers_deletes_and_receives_into_full_batches() {
     let (_, deletes, receives) = staggered(Duration::ZERO).await;
     assert!(deletes.len() > 2 && receives.len() > 2, "{deletes:?} {receives:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn leaving_tasks_running_at_shutdown_lets_the_next_watcher_adopt_them() {
+    let world = World::new();
+    let id = world.queue.push("0@100");
+    let leave = WatcherConfig { on_shutdown: watchbot_watcher::OnShutdown::LeaveRunning, ..config() };
+    let summary = world.run_for(&leave, Duration::from_secs(10)).await;
+    assert!(!world.runner.calls().iter().any(|c| matches!(c, RunnerCall::Stop(..))));
+    assert_eq!(world.runner.running(), vec![id.clone()]);
+    assert_eq!(world.returns(&id), vec![Duration::ZERO]);
+    assert!(world.queue.deleted().is_empty());
+    assert_eq!(summary.interrupted, 1);
+    // The next watcher receives the message at once and adopts the task instead of starting another.
+    let next = world.run_for(&config(), Duration::from_secs(120)).await;
+    assert_eq!((next.adopted, next.launched, next.succeeded), (1, 0, 1));
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
