@@ -268,6 +268,12 @@ where
     Ok(summary)
 }
 
+/// A handle as text for events: its `Debug` form, without the quotes of a string handle (an ECS task ARN).
+fn handle_text(handle: &impl std::fmt::Debug) -> String {
+    let text = format!("{handle:?}");
+    text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).map(str::to_string).unwrap_or(text)
+}
+
 /// A message held by the loop.
 struct Slot<H> {
     message: ReceivedMessage,
@@ -464,7 +470,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             match self.ports.runner.find_running(id).await {
                 Ok(Some(handle)) => {
                     self.summary.adopted += 1;
-                    self.emit(Event::Adopted { message_id: id.to_string(), task: format!("{handle:?}") });
+                    self.emit(Event::Adopted { message_id: id.to_string(), task: handle_text(&handle) });
                     self.set_running(id, handle);
                     return;
                 }
@@ -492,7 +498,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         match self.ports.runner.launch(&spec).await {
             Ok(Launch::Started(handle)) => {
                 self.summary.launched += 1;
-                self.emit(Event::Launched { message_id: id.to_string(), task: format!("{handle:?}") });
+                self.emit(Event::Launched { message_id: id.to_string(), task: handle_text(&handle) });
                 self.set_running(id, handle);
             }
             Ok(Launch::NotPlaced { reason }) => {

@@ -101,6 +101,12 @@ async fn the_loop_runs_ecs_tasks_adopts_and_dead_letters_on_the_emulator() {
     assert_eq!(started_by(&ecs, &runner_config.cluster, &adopted).await.len(), 1);
     assert!(started_by(&ecs, &runner_config.cluster, &big).await.is_empty());
     let arn = started_by(&ecs, &runner_config.cluster, &plain).await.remove(0);
+    // Events name the task by its ARN.
+    assert!(
+        events.events().contains(&Event::Launched { message_id: plain.clone(), task: arn.clone() }),
+        "{:?}",
+        events.events()
+    );
     let described = ecs.describe_tasks().cluster(&runner_config.cluster).tasks(arn).send().await.expect("describe");
     let overrides = described.tasks()[0].overrides().expect("overrides").container_overrides()[0].clone();
     let env: Vec<(String, String)> = overrides
