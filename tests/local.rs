@@ -201,3 +201,40 @@ fn a_bad_messages_line_is_named_and_nothing_is_enqueued() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no-such-worker-xyz"), "{}", stderr(&out));
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_returns_the_running_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let record = dir.path().join("record.txt");
+    let worker = script(dir.path(), "worker.sh", "echo \"$Message\" >> \"$RECORD\"\nsleep 60");
+    let messages = messages_file(dir.path(), ["long".to_string()]);
+    let child = watchbot()
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--"])
+        .arg(&worker)
+        .env("RECORD", &record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines(&record).is_empty() {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(20), "the 60 s task was stopped, not waited for");
+    let numbers = summary(&stdout(&out));
+    assert_eq!(numbers["received"], 1, "{}", stdout(&out));
+    assert_eq!(numbers["succeeded"], 0);
+    // Returned unfinished, never deleted: visible again at once.
+    assert_eq!(counts(&state), QueueCounts { visible: 1, ..QueueCounts::default() });
+}

@@ -22,7 +22,7 @@ use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
 use watchbot_watcher::local::notifier::LocalNotifier;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
 use watchbot_watcher::local::queue::{
-    DEFAULT_STATE_DIR, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
+    DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
 };
 use watchbot_watcher::ports::OutgoingMessage;
 use watchbot_watcher::{Outcome, Ports, RunSummary, WatcherConfig};
@@ -61,6 +61,11 @@ pub struct Args {
     /// Receives after which a message moves to the dead-letter queue (the template's maxReceiveCount).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_receive_count: u32,
+    /// fsync policy of the embedded queue: `sends` (sent messages survive power loss; a power loss can at worst make
+    /// a message run again), `full` (every commit fsynced) or `normal` (survives any process crash; a power loss may
+    /// undo the latest commits, sends included).
+    #[arg(long, value_name = "POLICY", default_value = "sends", value_parser = ["sends", "full", "normal"])]
+    pub fsync: String,
     /// The worker command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -72,8 +77,13 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::new(format!("cannot create the state folder {}: {e}", args.state.display())))?;
     let state = std::fs::canonicalize(&args.state)
         .map_err(|e| Failure::new(format!("cannot resolve the state folder {}: {e}", args.state.display())))?;
+    let durability = match args.fsync.as_str() {
+        "full" => Durability::Full,
+        "normal" => Durability::Normal,
+        _ => Durability::Sends,
+    };
     let queue_config =
-        LocalQueueConfig { max_receive_count: Some(args.max_receive_count), ..LocalQueueConfig::default() };
+        LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
     if let Some(file) = &args.messages {
         let messages = read_messages(file)?;

@@ -15,10 +15,12 @@
 //! `BEGIN IMMEDIATE` for every read-modify-write so two receivers can never take the same message. There is no
 //! lock of our own.
 //!
-//! Durability: `synchronous=FULL` by default. In WAL mode `NORMAL` already survives a crash of any process
-//! (kill -9 loses nothing), but a power loss or OS crash can roll back the last commits: a `watchbot send` that
-//! printed a message id could then lose its message. FULL fsyncs the WAL on every commit, so an acknowledged send
-//! or delete is on disk; [`Durability::Normal`] is there for throughput when that does not matter.
+//! Durability ([`Durability`], default [`Durability::Sends`]): in WAL mode `synchronous=NORMAL` already survives a
+//! crash of any process (kill -9 loses nothing); only a power loss or OS crash can roll back the latest commits.
+//! What such a rollback costs differs by operation: an undone receive, delete or visibility change only makes a
+//! message run again (at-least-once, as on SQS), but an undone send loses a message whose id was already printed.
+//! So by default sends commit with `synchronous=FULL` (fsynced) and the watcher's own bookkeeping with `NORMAL`;
+//! this keeps local throughput close to bare process spawning where fsync is slow (`cargo xtask bench local`).
 
 use crate::ports::{
     BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
@@ -45,19 +47,40 @@ const MAX_BATCH: usize = 10;
 /// How hard a commit tries to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=FULL`: every commit is fsynced; survives power loss.
-    #[default]
+    /// `synchronous=FULL` for every commit: everything survives power loss.
     Full,
-    /// `synchronous=NORMAL`: survives any process crash; a power loss may roll back the latest commits.
+    /// `synchronous=FULL` for sends, `NORMAL` for receives, deletes and visibility changes: an acknowledged message
+    /// survives power loss; a power loss can at worst make a message run again.
+    #[default]
+    Sends,
+    /// `synchronous=NORMAL` for every commit: survives any process crash; a power loss may roll back the latest
+    /// commits, sends included.
     Normal,
 }
 
 impl Durability {
-    /// The SQLite `synchronous` setting this stands for.
+    /// The SQLite `synchronous` setting of the queue's bookkeeping commits (receive, delete, visibility).
     pub fn pragma(self) -> &'static str {
         match self {
             Durability::Full => "FULL",
+            Durability::Sends | Durability::Normal => "NORMAL",
+        }
+    }
+
+    /// The SQLite `synchronous` setting of send commits.
+    pub fn send_pragma(self) -> &'static str {
+        match self {
+            Durability::Full | Durability::Sends => "FULL",
             Durability::Normal => "NORMAL",
+        }
+    }
+
+    /// A short name: `full`, `sends` or `normal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Sends => "sends",
+            Durability::Normal => "normal",
         }
     }
 }
@@ -82,7 +105,7 @@ impl Default for LocalQueueConfig {
         LocalQueueConfig {
             visibility_timeout: Duration::from_secs(30),
             max_receive_count: Some(DEFAULT_MAX_RECEIVE_COUNT),
-            durability: Durability::Full,
+            durability: Durability::Sends,
             busy_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(25),
         }
@@ -276,14 +299,17 @@ impl LocalQueue {
             check_outgoing(message)?;
         }
         let table = self.table;
+        let durability = self.inner.config.durability;
         self.with_connection_sync(move |connection| {
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut ids = Vec::with_capacity(messages.len());
-            for message in messages {
-                ids.push(insert(&tx, table, message, now_ms())?);
-            }
-            tx.commit()?;
-            Ok(ids)
+            with_synchronous(connection, durability, |connection| {
+                let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let mut ids = Vec::with_capacity(messages.len());
+                for message in messages {
+                    ids.push(insert(&tx, table, message, now_ms())?);
+                }
+                tx.commit()?;
+                Ok(ids)
+            })
         })
     }
 
@@ -487,7 +513,10 @@ impl Queue for LocalQueue {
 
     async fn send(&self, message: OutgoingMessage) -> Result<String, PortError> {
         check_outgoing(&message)?;
-        self.with_connection(move |connection, table, _| insert(connection, table, message, now_ms())).await
+        self.with_connection(move |connection, table, config| {
+            with_synchronous(connection, config.durability, |connection| insert(connection, table, message, now_ms()))
+        })
+        .await
     }
 }
 
@@ -522,6 +551,23 @@ fn insert(
         ))?
         .execute(params![id, message.body, attributes, now, now + message.delay.as_millis() as i64])?;
     Ok(id)
+}
+
+/// Runs a send with the durability sends get, then puts the bookkeeping setting back.
+fn with_synchronous<T>(
+    connection: &mut Connection,
+    durability: Durability,
+    f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    if durability.send_pragma() == durability.pragma() {
+        return f(connection);
+    }
+    connection.pragma_update(None, "synchronous", durability.send_pragma())?;
+    let result = f(connection);
+    let restored = connection.pragma_update(None, "synchronous", durability.pragma());
+    let value = result?;
+    restored?;
+    Ok(value)
 }
 
 fn exists(connection: &Connection, table: Table, id: &str) -> Result<bool, rusqlite::Error> {
