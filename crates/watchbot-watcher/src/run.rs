@@ -511,9 +511,11 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 });
             }
             Err(error) if error.is_transient() => {
-                // Throttling and the like: not the task's fault; keep the message and try again.
+                // Throttling and the like: not the task's fault; keep the message and try again. A timeout or 5xx is
+                // ambiguous (the task may have started), so the next attempt looks for a running task first.
                 self.error("launch", Some(id), &error);
                 self.retry_later(id, attempts + 1);
+                self.set_checked_running(id, false);
             }
             Err(error) => {
                 self.error("launch", Some(id), &error);
@@ -526,8 +528,12 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
     }
 
     fn set_checked(&mut self, id: &str) {
+        self.set_checked_running(id, true);
+    }
+
+    fn set_checked_running(&mut self, id: &str, checked: bool) {
         if let Some(Slot { stage: Stage::Waiting { checked_running, .. }, .. }) = self.slots.get_mut(id) {
-            *checked_running = true;
+            *checked_running = checked;
         }
     }
 

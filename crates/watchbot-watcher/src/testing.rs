@@ -336,6 +336,16 @@ pub enum Script {
     NotPlaced(String),
     /// The launch call fails.
     Fail(PortError),
+    /// The launch call fails (e.g. RunTask timed out or answered 5xx) although the task did start, and runs as
+    /// `task` says: the ambiguous failure a watcher must not answer with a second launch.
+    FailAfterStart {
+        /// What the task that did start does.
+        task: Box<Script>,
+        /// The error the launch call returns.
+        error: PortError,
+    },
+    /// Runs until stopped, then exits with this code (a worker that handles SIGTERM and finishes its job).
+    UntilStopped(Option<i32>),
 }
 
 impl Script {
@@ -493,6 +503,18 @@ impl FakeRunner {
             .collect()
     }
 
+    fn start(state: &mut RunnerState, spec: &TaskSpec, script: Script) -> u64 {
+        state.next += 1;
+        let handle = state.next;
+        let mut env = spec.env.clone();
+        // Marks a task started here (vs. `start_elsewhere`) even with an empty env.
+        env.entry("MessageId".into()).or_insert_with(|| spec.message_id.clone());
+        let task =
+            FakeTask { message_id: spec.message_id.clone(), env, started: Instant::now(), script, stopped: None };
+        state.tasks.insert(handle, task);
+        handle
+    }
+
     fn state_of(task: &FakeTask, now: Instant) -> TaskState {
         if let Some((exit_code, reason)) = &task.stopped {
             return TaskState::Stopped { exit_code: *exit_code, reason: reason.clone() };
@@ -537,18 +559,11 @@ impl TaskRunner for FakeRunner {
             match script {
                 Script::NotPlaced(reason) => Ok(Launch::NotPlaced { reason }),
                 Script::Fail(error) => Err(error),
-                script => {
-                    state.next += 1;
-                    let handle = state.next;
-                    let mut env = spec.env.clone();
-                    // Marks a task started here (vs. `start_elsewhere`) even with an empty env.
-                    env.entry("MessageId".into()).or_insert_with(|| spec.message_id.clone());
-                    state.tasks.insert(
-                        handle,
-                        FakeTask { message_id: spec.message_id, env, started: Instant::now(), script, stopped: None },
-                    );
-                    Ok(Launch::Started(handle))
+                Script::FailAfterStart { task, error } => {
+                    FakeRunner::start(&mut state, &spec, *task);
+                    Err(error)
                 }
+                script => Ok(Launch::Started(FakeRunner::start(&mut state, &spec, script))),
             }
         }
     }
@@ -588,7 +603,11 @@ impl TaskRunner for FakeRunner {
             };
             let message_id = task.message_id.clone();
             if FakeRunner::state_of(task, now) == TaskState::Running {
-                task.stopped = Some((None, format!("stopped: {reason}")));
+                let code = match task.script {
+                    Script::UntilStopped(code) => code,
+                    _ => None,
+                };
+                task.stopped = Some((code, format!("stopped: {reason}")));
             }
             state.calls.push(RunnerCall::Stop(message_id, reason));
             Ok(())

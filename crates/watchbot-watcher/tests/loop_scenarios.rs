@@ -590,3 +590,27 @@ async fn leaving_tasks_running_at_shutdown_lets_the_next_watcher_adopt_them() {
     assert_eq!(world.runner.launched(), vec![id.clone()]);
     assert_eq!(world.queue.deleted(), vec![id]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_launch_that_fails_after_starting_the_task_adopts_it_instead_of_launching_again() {
+    // RunTask times out, but ECS did start the task: the retry must find it rather than start a second one.
+    let runner = FakeRunner::scripted(|_, attempt| {
+        let task = Script::Exit { after: Duration::from_secs(5), code: Some(0) };
+        match attempt {
+            1 => Script::FailAfterStart { task: Box::new(task), error: PortError::transient("RunTask: timed out") },
+            _ => task,
+        }
+    });
+    let world = World::with_runner(runner);
+    let id = world.queue.push("x");
+    let summary = world.run_for(&config(), Duration::from_secs(20)).await;
+    assert_eq!(world.runner.launched(), vec![id.clone()], "one task");
+    let calls: Vec<RunnerCall> =
+        world.runner.calls().into_iter().filter(|c| !matches!(c, RunnerCall::Poll(_))).collect();
+    assert_eq!(
+        calls,
+        vec![RunnerCall::FindRunning(id.clone()), RunnerCall::Launch(id.clone()), RunnerCall::FindRunning(id.clone())]
+    );
+    assert_eq!((summary.launched, summary.adopted, summary.succeeded, summary.failed), (0, 1, 1, 0));
+    assert_eq!(world.queue.deleted(), vec![id]);
+}

@@ -6,7 +6,9 @@
 //!   bucket (`run_task_per_second`) first: ECS throttles RunTask, and Fargate allows about 20 launches a second.
 //!   RunTask `failures` (e.g. `RESOURCE:MEMORY`) and throttling answer [`Launch::NotPlaced`]: the task did not start,
 //!   the loop keeps the message and retries placement later, and the task is not counted as failed. Each call carries
-//!   a fresh `clientToken`, so the SDK's own retries of one call (after a timeout or a 5xx) cannot start two tasks.
+//!   a `clientToken`, so the SDK's own retries of one call (after a timeout or a 5xx) cannot start two tasks; after
+//!   such an ambiguous failure the next launch of the same spec reuses that token, so a task ECS started but did not
+//!   report (and ListTasks does not show yet) is answered again instead of started twice.
 //! - `find_running`: ListTasks by `startedBy` and desired status RUNNING (pending tasks included).
 //! - `poll`: DescribeTasks, 100 tasks per call (the API's limit). A STOPPED task reports the exit code of the container
 //!   named `container_name` and its `stoppedReason`; a task ECS no longer knows (`failures` with reason MISSING, or
@@ -135,13 +137,14 @@ pub struct EcsRunner {
     client: aws_sdk_ecs::Client,
     config: EcsRunnerConfig,
     limiter: RateLimiter,
+    tokens: ClientTokens,
 }
 
 impl EcsRunner {
     /// A runner on this client (built by the caller from `aws-config`'s standard chain).
     pub fn new(client: aws_sdk_ecs::Client, config: EcsRunnerConfig) -> EcsRunner {
         let limiter = RateLimiter::new(config.run_task_per_second);
-        EcsRunner { client, config, limiter }
+        EcsRunner { client, config, limiter, tokens: ClientTokens::default() }
     }
 
     /// The runner's config.
@@ -214,6 +217,7 @@ impl TaskRunner for EcsRunner {
 
     async fn launch(&self, spec: &TaskSpec) -> Result<Launch<String>, PortError> {
         let network = self.network_configuration()?;
+        let token = self.tokens.token_for(spec);
         self.limiter.acquire().await;
         let overrides = TaskOverride::builder()
             .container_overrides(
@@ -230,7 +234,7 @@ impl TaskRunner for EcsRunner {
             .task_definition(&self.config.task_definition)
             .count(1)
             .started_by(started_by(&spec.message_id))
-            .client_token(client_token())
+            .client_token(&token)
             .launch_type(aws_sdk_ecs::types::LaunchType::from(self.config.launch_type.as_str()))
             .set_network_configuration(network)
             .overrides(overrides)
@@ -247,11 +251,19 @@ impl TaskRunner for EcsRunner {
                 ));
                 let error = port_error("RunTask", error);
                 if throttled {
+                    self.tokens.settled(spec);
                     return Ok(Launch::NotPlaced { reason: format!("throttled: {}", error.message) });
+                }
+                if error.is_transient() {
+                    // The task may have started: the retry of this spec must carry the same token.
+                    self.tokens.ambiguous(spec, token);
+                } else {
+                    self.tokens.settled(spec);
                 }
                 return Err(error);
             }
         };
+        self.tokens.settled(spec);
         if let Some(arn) = answer.tasks().iter().find_map(|task| task.task_arn()) {
             return Ok(Launch::Started(arn.to_string()));
         }
@@ -343,6 +355,39 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// A fresh idempotency token for one RunTask call (32 hex digits; ECS allows 64 printable characters).
 fn client_token() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// RunTask tokens of ambiguous launches (timeout, 5xx), by message id, kept with the spec they were sent with: ECS
+/// answers a repeated token with the task it started, but only for identical parameters.
+#[derive(Default)]
+struct ClientTokens {
+    pending: Mutex<HashMap<String, (TaskSpec, String)>>,
+}
+
+/// Ambiguous launches remembered at most; past it the oldest knowledge is dropped (the loop still checks ListTasks).
+const MAX_PENDING_TOKENS: usize = 10_000;
+
+impl ClientTokens {
+    /// The token for launching `spec`: the one of its last ambiguous launch, else a fresh one.
+    fn token_for(&self, spec: &TaskSpec) -> String {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match pending.get(&spec.message_id) {
+            Some((sent, token)) if sent == spec => token.clone(),
+            _ => client_token(),
+        }
+    }
+
+    fn ambiguous(&self, spec: &TaskSpec, token: String) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() >= MAX_PENDING_TOKENS {
+            pending.clear();
+        }
+        pending.insert(spec.message_id.clone(), (spec.clone(), token));
+    }
+
+    fn settled(&self, spec: &TaskSpec) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&spec.message_id);
+    }
 }
 
 const THROTTLING_CODES: &[&str] = &[
@@ -439,6 +484,21 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ambiguous_launch_token_is_reused_for_the_same_spec_only() {
+        let tokens = ClientTokens::default();
+        let spec = TaskSpec { message_id: "m".into(), env: BTreeMap::from([("a".into(), "1".into())]) };
+        let first = tokens.token_for(&spec);
+        assert_ne!(tokens.token_for(&spec), first, "fresh while nothing is pending");
+        tokens.ambiguous(&spec, first.clone());
+        assert_eq!(tokens.token_for(&spec), first);
+        // Another receive of the message (another receive count in its env) is another launch.
+        let other = TaskSpec { env: BTreeMap::from([("a".into(), "2".into())]), ..spec.clone() };
+        assert_ne!(tokens.token_for(&other), first);
+        tokens.settled(&spec);
+        assert_ne!(tokens.token_for(&spec), first);
+    }
 
     #[test]
     fn started_by_keeps_sqs_message_ids_and_sanitizes_others() {
