@@ -313,6 +313,14 @@ impl RequestCounter {
     }
 }
 
+/// The action of the request in flight, kept in the operation's config bag between send and answer.
+#[derive(Debug, Clone)]
+struct Action(String);
+
+impl aws_smithy_types::config_bag::Storable for Action {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Action>;
+}
+
 impl Intercept for RequestCounter {
     fn name(&self) -> &'static str {
         "RequestCounter"
@@ -322,19 +330,22 @@ impl Intercept for RequestCounter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        *self.sent.lock().unwrap().entry(Self::action(context.request().headers())).or_default() += 1;
+        let action = Self::action(context.request().headers());
+        *self.sent.lock().unwrap().entry(action.clone()).or_default() += 1;
+        // The request is out of the context once sent: remember the action for the answer.
+        cfg.interceptor_state().store_put(Action(action));
         Ok(())
     }
 
     fn read_before_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let action = context.inner().request().map(|r| Self::action(r.headers())).unwrap_or_else(|| "unknown".into());
+        let action = cfg.load::<Action>().map(|a| a.0.clone()).unwrap_or_else(|| "unknown".into());
         *self.answered.lock().unwrap().entry(action).or_default() += 1;
         Ok(())
     }
@@ -450,10 +461,13 @@ async fn idle_receives(sdk: &aws_config::SdkConfig, idle_secs: u64) {
     let answered = counter.answered("ReceiveMessage");
     let sent = counter.sent();
     let others: u64 = sent.iter().filter(|(a, _)| a.as_str() != "ReceiveMessage").map(|(_, c)| c).sum();
+    let receives_sent = sent.get("ReceiveMessage").copied().unwrap_or(0);
     println!("\n3. idle queue, long polling (receive wait {} s)", config.receive_wait.as_secs());
     println!(
-        "   {} ReceiveMessage calls answered in {:.1} s → {:.2} per idle minute (target ≤ 3); other requests: {}",
+        "   {} ReceiveMessage calls answered ({} sent) in {:.1} s → {:.2} per idle minute (target ≤ 3); \
+         other requests: {}",
         answered,
+        receives_sent,
         elapsed.as_secs_f64(),
         answered as f64 * 60.0 / elapsed.as_secs_f64(),
         others

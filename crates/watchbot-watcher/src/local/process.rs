@@ -136,11 +136,16 @@ impl TaskRunner for ProcessRunner {
 
     async fn launch(&self, spec: &TaskSpec) -> Result<Launch<ProcessHandle>, PortError> {
         let mut command = self.command(spec);
-        // Spawn and register under the lock, so the owning task cannot record an exit before the slot exists.
+        let id = {
+            let mut shared = lock(&self.shared);
+            shared.next += 1;
+            shared.next - 1
+        };
+        // Spawned outside the lock (fork/exec takes a while); the slot is registered before the owning task starts,
+        // so that task never records an exit for a slot that does not exist yet.
+        let spawned = command.spawn();
         let mut shared = lock(&self.shared);
-        let id = shared.next;
-        shared.next += 1;
-        match command.spawn() {
+        match spawned {
             Ok(child) => {
                 let (stop_tx, stop_rx) = mpsc::unbounded_channel();
                 shared.slots.insert(
@@ -160,6 +165,7 @@ impl TaskRunner for ProcessRunner {
                 let reason = format!("failed to start: {}: {error}", self.config.program.display());
                 let finished = Some(TaskState::Stopped { exit_code: None, reason });
                 shared.slots.insert(id, Slot { message_id: spec.message_id.clone(), pid: None, finished, stop: None });
+                drop(shared);
                 self.exited.notify_one();
             }
         }
