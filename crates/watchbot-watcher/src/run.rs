@@ -295,13 +295,15 @@ enum AckKind {
     Return(Duration),
 }
 
-/// A delete or return still to be done (batched; retried on failure).
+/// A delete or return still to be done (batched; retried on failure). Its message stays held (heartbeat) until it is
+/// done: a hold that lapsed would let the message be received and run again.
 struct Ack {
     kind: AckKind,
     message_id: String,
     receipt_handle: String,
     attempts: u32,
     due: Instant,
+    next_heartbeat: Instant,
 }
 
 struct PendingNote {
@@ -311,7 +313,8 @@ struct PendingNote {
     due: Instant,
 }
 
-const MAX_ACK_ATTEMPTS: u32 = 8;
+/// Tries of a return (a delete is retried until it is done: giving up would run the message again).
+const MAX_RETURN_ATTEMPTS: u32 = 8;
 const MAX_NOTE_ATTEMPTS: u32 = 5;
 const BATCH: usize = 10;
 
@@ -391,7 +394,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             wake = wake.min(self.next_poll);
         }
         for ack in &self.acks {
-            wake = wake.min(ack.due);
+            wake = wake.min(ack.due).min(ack.next_heartbeat);
         }
         for note in &self.notes {
             wake = wake.min(note.due);
@@ -430,6 +433,15 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         for message in messages {
             self.summary.received += 1;
             self.emit(Event::Received { message_id: message.message_id.clone(), receive_count: message.receive_count });
+            if self.acks.iter().any(|ack| ack.message_id == message.message_id) {
+                // Finished here, its delete or return still pending (and our hold lapsed): never run it again; the
+                // pending call uses the new receipt handle, the only one that still works.
+                for ack in self.acks.iter_mut().filter(|ack| ack.message_id == message.message_id) {
+                    ack.receipt_handle.clone_from(&message.receipt_handle);
+                    ack.next_heartbeat = now + self.config.heartbeat_window / 3;
+                }
+                continue;
+            }
             if let Some(slot) = self.slots.get_mut(&message.message_id) {
                 // We already hold it (our hold lapsed and we received it again): keep the one task, use the new
                 // receipt handle, which is the only one that still works.
@@ -581,7 +593,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 let Some(slot) = self.slots.remove(id) else { return };
                 self.summary.dead_lettered += 1;
                 self.emit(Event::DeadLettered { message_id: id.to_string(), reason: reason.clone() });
-                self.push_ack(AckKind::Delete, &slot.message);
+                self.push_ack(AckKind::Delete, &slot);
                 let report = Report {
                     stack_name: &self.config.stack_name,
                     now_ms: now_ms(),
@@ -669,11 +681,11 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         let message = &slot.message;
         let action = outcome.action();
         let next = if action.delete {
-            self.push_ack(AckKind::Delete, message);
+            self.push_ack(AckKind::Delete, &slot);
             NextStep::Removed
         } else {
             let delay = decide::backoff_delay(message.receive_count, self.config.backoff, self.config.jitter.sample());
-            self.push_ack(AckKind::Return(delay), message);
+            self.push_ack(AckKind::Return(delay), &slot);
             NextStep::RetryAt(now_ms() + delay.as_millis() as u64)
         };
         match outcome {
@@ -724,13 +736,15 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         }
     }
 
-    fn push_ack(&mut self, kind: AckKind, message: &ReceivedMessage) {
+    /// Queues a delete or return of a held message (its slot gone), keeping the slot's heartbeat schedule.
+    fn push_ack(&mut self, kind: AckKind, slot: &Slot<R::Handle>) {
         self.acks.push(Ack {
             kind,
-            message_id: message.message_id.clone(),
-            receipt_handle: message.receipt_handle.clone(),
+            message_id: slot.message.message_id.clone(),
+            receipt_handle: slot.message.receipt_handle.clone(),
             attempts: 0,
             due: Instant::now() + self.config.batch_linger,
+            next_heartbeat: slot.next_heartbeat,
         });
     }
 
@@ -787,22 +801,24 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
     async fn heartbeat(&mut self) {
         let now = Instant::now();
         let horizon = now + self.renew_every() / 2;
-        let mut due: Vec<(String, String)> = self
+        // Held messages: slots, and finished messages whose delete or return is still pending.
+        let held: Vec<(String, String, Instant)> = self
             .slots
             .iter()
-            .filter(|(_, slot)| slot.next_heartbeat <= now)
-            .map(|(id, slot)| (id.clone(), slot.message.receipt_handle.clone()))
+            .map(|(id, slot)| (id.clone(), slot.message.receipt_handle.clone(), slot.next_heartbeat))
+            .chain(self.acks.iter().map(|ack| (ack.message_id.clone(), ack.receipt_handle.clone(), ack.next_heartbeat)))
             .collect();
-        if due.is_empty() {
+        if !held.iter().any(|(_, _, next)| *next <= now) {
             return;
         }
         // Renew those due soon in the same batch.
-        for (id, slot) in &self.slots {
-            if slot.next_heartbeat > now && slot.next_heartbeat <= horizon {
-                due.push((id.clone(), slot.message.receipt_handle.clone()));
-            }
-        }
+        let mut due: Vec<(String, String)> = held
+            .into_iter()
+            .filter(|(_, _, next)| *next <= horizon)
+            .map(|(id, receipt_handle, _)| (id, receipt_handle))
+            .collect();
         due.sort();
+        due.dedup();
         for chunk in due.chunks(BATCH) {
             let changes: Vec<VisibilityChange> = chunk
                 .iter()
@@ -819,19 +835,24 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 Err(error) => (0..chunk.len()).map(|index| (index, error.clone())).collect(),
             };
             for (id, _) in chunk {
-                if let Some(slot) = self.slots.get_mut(id) {
-                    slot.next_heartbeat = renewed;
-                }
+                self.set_next_heartbeat(id, renewed);
             }
             for (index, error) in failures {
                 let Some((id, _)) = chunk.get(index) else { continue };
                 self.error("heartbeat", Some(id), &error);
-                if error.is_transient()
-                    && let Some(slot) = self.slots.get_mut(id)
-                {
-                    slot.next_heartbeat = soon;
+                if error.is_transient() {
+                    self.set_next_heartbeat(id, soon);
                 }
             }
+        }
+    }
+
+    fn set_next_heartbeat(&mut self, id: &str, next: Instant) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.next_heartbeat = next;
+        }
+        for ack in self.acks.iter_mut().filter(|ack| ack.message_id == id) {
+            ack.next_heartbeat = next;
         }
     }
 
@@ -887,7 +908,8 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 Some(error) => {
                     self.error(action, Some(&ack.message_id), error);
                     let retryable = !matches!(error.kind, PortErrorKind::InvalidReceipt | PortErrorKind::NotFound);
-                    if retryable && ack.attempts + 1 < MAX_ACK_ATTEMPTS {
+                    let more = ack.kind == AckKind::Delete || ack.attempts + 1 < MAX_RETURN_ATTEMPTS;
+                    if retryable && more {
                         let delay = self.retry_delay(ack.attempts + 1);
                         self.acks.push(Ack {
                             kind: ack.kind,
@@ -895,6 +917,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                             receipt_handle: ack.receipt_handle.clone(),
                             attempts: ack.attempts + 1,
                             due: Instant::now() + delay,
+                            next_heartbeat: ack.next_heartbeat,
                         });
                     }
                 }
@@ -985,7 +1008,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         let slots: Vec<Slot<R::Handle>> = self.slots.drain().map(|(_, slot)| slot).collect();
         for slot in &slots {
             self.summary.interrupted += 1;
-            self.push_ack(AckKind::Return(Duration::ZERO), &slot.message);
+            self.push_ack(AckKind::Return(Duration::ZERO), slot);
         }
         // Flush with a few quick retries; what still fails reappears by itself within one heartbeat window.
         for _ in 0..3 {

@@ -614,3 +614,36 @@ async fn a_launch_that_fails_after_starting_the_task_adopts_it_instead_of_launch
     assert_eq!((summary.launched, summary.adopted, summary.succeeded, summary.failed), (0, 1, 1, 0));
     assert_eq!(world.queue.deleted(), vec![id]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_failing_for_minutes_keeps_the_message_held_and_is_never_given_up() {
+    let world = World::new();
+    let id = world.queue.push("0@1");
+    // Twelve failed deletes: retried 0.5, 1, 2 ... 32, then every 60 s, about six minutes in all.
+    world.queue.fail_next("delete", 12, PortError::transient("InternalError"));
+    let summary = world.run_for(&config(), Duration::from_secs(420)).await;
+    // The hold was renewed meanwhile: never received again, never run again, deleted in the end.
+    assert_eq!(summary.received, 1);
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    assert!(!world.queue.contains(&id));
+    let renewals = world.queue.visibility_changes(&id);
+    assert!(renewals.len() >= 15 && renewals.iter().all(|(_, t)| *t == WINDOW), "{renewals:?}");
+    assert_eq!(summary.succeeded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_received_again_while_its_delete_is_pending_is_not_run_again() {
+    let world = World::new();
+    let id = world.queue.push("0@1");
+    // Heartbeats fail (the hold lapses at 60 s) and deletes fail until after that.
+    world.queue.fail_next("change_visibility", 100, PortError::new(PortErrorKind::Rejected, "denied"));
+    world.queue.fail_next("delete", 7, PortError::transient("InternalError"));
+    let summary = world.run_for(&config(), Duration::from_secs(90)).await;
+    assert_eq!(summary.received, 2);
+    assert_eq!(world.runner.launched(), vec![id.clone()]);
+    // Deleted with the second receive's handle.
+    assert_eq!(world.queue.deleted(), vec![id.clone()]);
+    assert!(!world.queue.contains(&id));
+    assert_eq!((summary.succeeded, summary.launched), (1, 1));
+}
