@@ -322,3 +322,31 @@ async fn run_task_calls_are_rate_limited() {
     assert_eq!(start.elapsed(), Duration::from_secs(2));
     assert_eq!(rule.num_calls(), 15);
 }
+
+#[tokio::test]
+async fn subnets_give_an_awsvpc_configuration_and_only_fargate_gets_assign_public_ip() {
+    use aws_sdk_ecs::types::{AssignPublicIp, LaunchType as SdkLaunchType};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let rule = mock!(Client::run_task).then_compute_output(move |request| {
+        let vpc = request.network_configuration().and_then(|n| n.awsvpc_configuration()).expect("awsvpc").clone();
+        record.lock().unwrap().push((request.launch_type().cloned(), vpc));
+        RunTaskOutput::builder().tasks(Task::builder().task_arn(arn(1)).build()).build()
+    });
+    let mut ec2 = config();
+    ec2.subnets = vec!["subnet-1".into(), "subnet-2".into()];
+    ec2.security_groups = vec!["sg-1".into()];
+    ec2.assign_public_ip = true;
+    EcsRunner::new(client(&[&rule]), ec2.clone()).launch(&spec("a")).await.unwrap();
+    let mut fargate = ec2;
+    fargate.launch_type = watchbot_watcher::aws::ecs::LaunchType::Fargate;
+    EcsRunner::new(client(&[&rule]), fargate).launch(&spec("b")).await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].0, Some(SdkLaunchType::Ec2));
+    assert_eq!(seen[0].1.subnets(), ["subnet-1", "subnet-2"]);
+    assert_eq!(seen[0].1.security_groups(), ["sg-1"]);
+    assert_eq!(seen[0].1.assign_public_ip(), None, "ECS rejects assignPublicIp on EC2");
+    assert_eq!(seen[1].0, Some(SdkLaunchType::Fargate));
+    assert_eq!(seen[1].1.assign_public_ip(), Some(&AssignPublicIp::Enabled));
+}

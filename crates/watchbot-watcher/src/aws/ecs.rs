@@ -162,11 +162,10 @@ impl EcsRunner {
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(self.config.subnets.clone()))
             .set_security_groups((!self.config.security_groups.is_empty()).then(|| self.config.security_groups.clone()))
-            .assign_public_ip(if self.config.assign_public_ip {
-                AssignPublicIp::Enabled
-            } else {
-                AssignPublicIp::Disabled
-            })
+            // Only Fargate takes `assignPublicIp`; ECS rejects it for tasks on EC2 instances.
+            .set_assign_public_ip((self.config.launch_type == LaunchType::Fargate).then_some(
+                if self.config.assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled },
+            ))
             .build()
             .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("bad network configuration: {e}")))?;
         Ok(Some(NetworkConfiguration::builder().awsvpc_configuration(vpc).build()))
