@@ -1,9 +1,15 @@
 //! AWS clients from `aws-config`'s standard chain, so `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles and credentials
 //! work as users expect (and as tests use them to point at an emulator).
 
-/// Loads the shared SDK config from the environment, profiles and instance metadata.
+/// Loads the shared SDK config from the environment, profiles and instance metadata, with the watcher's timeouts
+/// (no call hangs for ever; see `watchbot_watcher::service::timeouts`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    watchbot_watcher::service::sdk_config().await
+}
+
+/// An SQS client whose timeouts allow ReceiveMessage's 20 s long poll.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    watchbot_watcher::service::sqs_client(sdk)
 }
 
 /// A tokio runtime for a command's async work.

@@ -34,8 +34,8 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let sdk = service::sdk_config().await;
+        let sqs = service::sqs_client(&sdk);
         let service = Service {
             queue: SqsQueue::new(sqs.clone(), env.queue_url.clone()),
             dead_letter: env.dead_letter_queue_url.clone().map(|url| SqsQueue::new(sqs.clone(), url)),

@@ -11,6 +11,48 @@ use crate::events::{Event, EventSink, StderrJson};
 use crate::ports::{Notification, Notifier, PortError, TaskRunner};
 use crate::run::{Error, Ports, RunSummary, run};
 use std::future::Future;
+use std::time::Duration;
+
+/// Longest wait for one AWS request (attempt) and for a call with its retries: a call that hangs (a stalled
+/// connection, a black-holed endpoint) must not freeze the loop, whose heartbeats, polls and SIGTERM handling wait
+/// behind it.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// See [`ATTEMPT_TIMEOUT`].
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// SQS attempts outlast the 20 s long poll of ReceiveMessage.
+pub const SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
+/// Room for a retry of a long poll.
+pub const SQS_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The timeouts of every AWS client but SQS's.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The timeouts of the SQS client.
+pub fn sqs_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(SQS_ATTEMPT_TIMEOUT)
+        .operation_timeout(SQS_OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The SDK config from `aws-config`'s standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, credentials), with
+/// [`timeouts`]. Shared by the `watchbot-watcher` binary and the `watchbot` CLI.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+}
+
+/// An SQS client on `sdk` with [`sqs_timeouts`] (long enough for a long poll).
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(sqs_timeouts()).build())
+}
 
 /// Notifications to SNS, or, with no topic configured, to the log (one JSON line on stderr each).
 #[derive(Debug, Clone)]
@@ -101,5 +143,59 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::Region;
+    use aws_config::timeout::TimeoutConfig;
+
+    /// An endpoint that accepts connections and never answers.
+    async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        (format!("http://{address}"), server)
+    }
+
+    async fn sdk_on(endpoint: &str, timeouts: TimeoutConfig) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+            .load()
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_to_an_endpoint_that_never_answers_times_out() {
+        let (endpoint, server) = silent_endpoint().await;
+        let sdk = sdk_on(&endpoint, timeouts()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let started = tokio::time::Instant::now();
+        let result = tokio::time::timeout(Duration::from_secs(600), ecs.list_tasks().cluster("c").send()).await;
+        let error = result.expect("the call ends by itself").expect_err("no answer");
+        assert!(format!("{error:?}").contains("Timeout"), "{error:?}");
+        assert!(started.elapsed() <= OPERATION_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
+        // SQS: a 20 s long poll is not cut short, yet a hung one ends.
+        let sqs = sqs_client(&sdk);
+        let started = tokio::time::Instant::now();
+        let receive = sqs.receive_message().queue_url(format!("{endpoint}/q")).wait_time_seconds(20).send();
+        let result = tokio::time::timeout(Duration::from_secs(600), receive).await;
+        result.expect("the call ends by itself").expect_err("no answer");
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= SQS_ATTEMPT_TIMEOUT && elapsed <= SQS_OPERATION_TIMEOUT + Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+        server.abort();
     }
 }

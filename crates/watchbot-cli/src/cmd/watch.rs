@@ -137,7 +137,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let runtime = crate::aws::runtime().map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
     let summary = runtime.block_on(async {
         let sdk = crate::aws::sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let sqs = crate::aws::sqs_client(&sdk);
         let queue = SqsQueue::new(sqs.clone(), env.queue_url.clone());
         let dead_letter = env.dead_letter_queue_url.clone().map(|url| SqsQueue::new(sqs.clone(), url));
         let notifier = match &env.notification_topic {
