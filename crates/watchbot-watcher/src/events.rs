@@ -44,6 +44,14 @@ pub enum Event {
         /// Milliseconds until the next attempt.
         retry_in_ms: u64,
     },
+    /// A held message that had not started was let go: its hold was lost (another watcher received it, or it is
+    /// gone), so it is not launched here.
+    Released {
+        /// The message id.
+        message_id: String,
+        /// Why the hold was lost.
+        reason: String,
+    },
     /// A task ran past the message timeout and was asked to stop.
     TimedOut {
         /// The message id.
@@ -137,6 +145,7 @@ impl Event {
             Event::Launched { .. } => "launched",
             Event::Adopted { .. } => "adopted",
             Event::NotPlaced { .. } => "not_placed",
+            Event::Released { .. } => "released",
             Event::TimedOut { .. } => "timed_out",
             Event::Finished { .. } => "finished",
             Event::Returned { .. } => "returned",

@@ -842,6 +842,13 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 self.error("heartbeat", Some(id), &error);
                 if error.is_transient() {
                     self.set_next_heartbeat(id, soon);
+                } else if matches!(error.kind, PortErrorKind::InvalidReceipt | PortErrorKind::NotFound)
+                    && matches!(self.slots.get(id), Some(Slot { stage: Stage::Waiting { .. }, .. }))
+                {
+                    // Someone else received it (or it is gone): no longer ours to run. Not acked either: the receipt
+                    // handle is dead. A running task is kept: the other watcher adopts it.
+                    self.slots.remove(id);
+                    self.emit(Event::Released { message_id: id.clone(), reason: error.message.clone() });
                 }
             }
         }

@@ -647,3 +647,32 @@ async fn a_message_received_again_while_its_delete_is_pending_is_not_run_again()
     assert!(!world.queue.contains(&id));
     assert_eq!((summary.succeeded, summary.launched), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_message_whose_hold_is_lost_is_not_launched() {
+    // Not placed on six attempts (0 to 15.5 s); the seventh, at 31.5 s, would place it.
+    let runner = FakeRunner::scripted(|_, attempt| {
+        if attempt <= 6 {
+            Script::NotPlaced("RESOURCE:MEMORY".into())
+        } else {
+            Script::Exit { after: Duration::ZERO, code: Some(0) }
+        }
+    });
+    let world = World::with_runner(runner);
+    let id = world.queue.push("x");
+    // The heartbeat at 20 s finds the receipt handle stale: another watcher received the message meanwhile.
+    world.queue.fail_next(
+        "change_visibility",
+        1,
+        PortError::new(PortErrorKind::InvalidReceipt, "ReceiptHandleIsInvalid"),
+    );
+    let summary = world.run_for(&config(), Duration::from_secs(40)).await;
+    let launches = world.runner.calls().into_iter().filter(|c| matches!(c, RunnerCall::Launch(_))).count();
+    assert_eq!(launches, 6, "no attempt after the hold was lost");
+    assert!(world.runner.launched().is_empty());
+    // Not ours: neither deleted nor returned (the handle is dead).
+    assert!(world.queue.deleted().is_empty());
+    assert!(world.returns(&id).is_empty());
+    assert!(world.events.names().contains(&"released"));
+    assert_eq!((summary.received, summary.launched, summary.failed), (1, 0, 0));
+}
