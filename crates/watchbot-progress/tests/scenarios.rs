@@ -109,10 +109,21 @@ async fn progress_steps_and_replays<S: Store>(store: &S) {
     assert!(store.status(&job, None).await.unwrap().unwrap().is_complete());
 }
 
-/// `exact_counts`: the store returns each call's own `remaining`. moto does not: it builds UpdateItem's answer from
-/// the live item after the update, so under concurrency a call may see a later call's removal too. DynamoDB
-/// applies and answers updates of one item one at a time, as the embedded store does.
-async fn concurrent_completions_finish_once<S: Store + Clone + 'static>(store: &S, total: u64, exact_counts: bool) {
+/// How strictly a backend answers concurrent completions.
+#[derive(Clone, Copy, PartialEq)]
+enum Answers {
+    /// Updates of one item are applied and answered one at a time, as DynamoDB and the embedded store do: exactly
+    /// one call finishes the job, and each call sees its own `remaining`.
+    Serialised,
+    /// moto: its UpdateItem takes no lock, and builds UPDATED_NEW from the live item after the update, so under
+    /// concurrency a call may see a later call's removal too (two calls can both see the empty set), and two calls
+    /// racing to drop the emptied attribute can make one fail with a 500 whose SDK retry then answers "replay".
+    /// Only what survives that race is asserted here; the exactly-once mapping of DynamoDB's answers is covered by
+    /// `dynamodb_answers_map_to_exactly_one_finisher` on aws-smithy-mocks, which answers one call at a time.
+    Racy,
+}
+
+async fn concurrent_completions_finish_once<S: Store + Clone + 'static>(store: &S, total: u64, answers: Answers) {
     let job = job();
     store.set_total(&job, total).await.unwrap();
     let run_all = |store: S, job: String| async move {
@@ -130,17 +141,21 @@ async fn concurrent_completions_finish_once<S: Store + Clone + 'static>(store: &
     };
     let results = run_all(store.clone(), job.clone()).await;
     let finished = results.iter().filter(|r| r.finished_job).count();
-    assert_eq!(finished, 1, "exactly one call finishes the job");
-    assert!(results.iter().all(|r| !r.replay));
-    // The remaining counts seen are all distinct: every call saw its own step.
-    if exact_counts {
-        let remaining: HashSet<u64> = results.iter().map(|r| r.remaining).collect();
-        assert_eq!(remaining.len() as u64, total, "each completion removed exactly one part");
+    match answers {
+        Answers::Serialised => {
+            assert_eq!(finished, 1, "exactly one call finishes the job");
+            assert!(results.iter().all(|r| !r.replay));
+            // The remaining counts seen are all distinct: every call saw its own step.
+            let remaining: HashSet<u64> = results.iter().map(|r| r.remaining).collect();
+            assert_eq!(remaining.len() as u64, total, "each completion removed exactly one part");
+        }
+        Answers::Racy => assert!(finished >= 1, "at least the call that emptied the set finishes the job"),
     }
     let state = store.status(&job, None).await.unwrap().unwrap();
-    assert!(state.is_complete() && state.total == total);
+    assert!(state.is_complete() && state.total == total, "every part is done: {state:?}");
 
-    // Every part replayed at once: all answer done, none claims to have finished.
+    // Every part replayed at once: all answer done, none claims to have finished (a replay changes nothing, so
+    // this holds on moto too).
     let replays = run_all(store.clone(), job.clone()).await;
     assert!(replays.iter().all(|r| r.all_done && r.replay && !r.finished_job), "{replays:?}");
 }
@@ -164,25 +179,25 @@ async fn failure_metadata_and_reduce<S: Store>(store: &S) {
     assert_eq!(store.status(&job, None).await.unwrap().unwrap().metadata, Some(json!(["list"])));
 }
 
-async fn suite<S: Store + Clone + 'static>(store: S, concurrent: u64, exact_counts: bool) {
+async fn suite<S: Store + Clone + 'static>(store: S, concurrent: u64, answers: Answers) {
     unknown_jobs_are_errors(&store).await;
     totals_and_part_ranges(&store).await;
     progress_steps_and_replays(&store).await;
     failure_metadata_and_reduce(&store).await;
-    concurrent_completions_finish_once(&store, concurrent, exact_counts).await;
+    concurrent_completions_finish_once(&store, concurrent, answers).await;
 }
 
 // ---- the two stores ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_store_on_moto() {
-    suite(dynamo_store().await, 200, false).await;
+    suite(dynamo_store().await, 200, Answers::Racy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
-    suite(embedded_store(&dir).await, 200, true).await;
+    suite(embedded_store(&dir).await, 200, Answers::Serialised).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
