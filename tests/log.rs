@@ -1,9 +1,9 @@
 //! End-to-end tests of `watchbot log` and `watchbot-log`: arguments, stdin streamed line by line, JSON lines.
 
+use crate::progress::ChildLines;
 use crate::util::{output, stderr, stdout, watchbot};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 fn watchbot_log() -> Command {
     Command::new(env!("CARGO_BIN_EXE_watchbot-log"))
@@ -52,22 +52,20 @@ fn stdin_lines_are_each_prefixed_and_bytes_pass_through() {
 
 #[test]
 fn stdin_lines_appear_before_stdin_closes() {
-    let mut child =
-        watchbot_log().env("MessageId", "stream").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = ChildLines::new(
+        watchbot_log().env("MessageId", "stream").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap(),
+    );
+    let mut stdin = child.stdin().unwrap();
     for word in ["first", "second"] {
         stdin.write_all(format!("{word}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
-        // stdin stays open: the line must come out now, not at EOF. A hang here fails by the test harness timeout.
-        let mut line = String::new();
-        let started = Instant::now();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(text_of(line.trim_end(), "stream"), word, "after {:?}", started.elapsed());
+        // stdin stays open: the line must come out now, not at EOF (a line held back fails after the deadline).
+        let line = child.next().expect("a line while stdin is open");
+        assert_eq!(text_of(&line, "stream"), word);
     }
     drop(stdin);
-    let status = child.wait().unwrap();
-    assert!(status.success());
+    assert_eq!(child.next(), None);
+    assert!(child.wait().success());
 }
 
 #[test]

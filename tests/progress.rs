@@ -3,8 +3,104 @@
 //! `status --watch` on a pipe.
 
 use crate::util::{output, stderr, stdout, watchbot};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a child's next line or exit before it fails. libtest has no timeout, so a read with
+/// none would hang the whole run instead of failing one test.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A child whose stdout is read line by line on a thread, so that waiting for a line has a deadline. The child is
+/// killed when this is dropped, also when an assertion fails first.
+pub(crate) struct ChildLines {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ChildLines {
+    /// Takes the child's piped stdout.
+    pub(crate) fn new(mut child: Child) -> ChildLines {
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ChildLines { child, lines }
+    }
+
+    /// The next line (without its newline), `None` at the end of stdout; panics after `deadline` without either.
+    pub(crate) fn next_within(&self, deadline: Duration) -> Option<String> {
+        match self.lines.recv_timeout(deadline) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("no line from the child within {deadline:?}"),
+        }
+    }
+
+    /// [`ChildLines::next_within`] the [`DEADLINE`].
+    pub(crate) fn next(&self) -> Option<String> {
+        self.next_within(DEADLINE)
+    }
+
+    /// The child's stdin, if piped.
+    pub(crate) fn stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Waits for the child to exit; panics after the [`DEADLINE`].
+    pub(crate) fn wait(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < DEADLINE, "the child did not exit within {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildLines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command to its end like [`output`], but fails (and kills it) when it has not exited after the
+/// [`DEADLINE`].
+pub(crate) fn output_within(command: &mut Command) -> Output {
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not exit within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
 
 fn watchbot_progress() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_watchbot-progress"));
@@ -221,27 +317,40 @@ fn dynamodb_on_moto_through_the_cli() {
 fn status_watch_prints_lines_on_a_pipe_and_stops_when_done() {
     let (_dir, table) = embedded_table();
     run_ok(watchbot_progress().args(["set-total", "w", "-t", "2", "--table", &table]));
-    let mut watcher = watchbot()
-        .args(["progress", "status", "w", "--watch", "--interval", "0.05", "--table", &table])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Each step waits for the watcher's line, so the test does not depend on timing.
-    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
-    let mut next_line = || lines.next().expect("a status line").unwrap();
+    let mut watcher = ChildLines::new(
+        watchbot()
+            .args(["progress", "status", "w", "--watch", "--interval", "0.05", "--table", &table])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Each step waits for the watcher's line, so the test does not depend on timing (and fails, rather than
+    // hangs, when a line never comes).
+    let next_line = || watcher.next().expect("a status line");
     assert_eq!(next_line(), "{\"progress\":0}");
     run_ok(watchbot_progress().args(["complete-part", "w", "-p", "1", "--table", &table]));
     assert_eq!(next_line(), "{\"progress\":0.5}", "a line when the status changes, none while it does not");
     run_ok(watchbot_progress().args(["complete-part", "w", "-p", "2", "--table", &table]));
     assert_eq!(next_line(), "{\"progress\":1}");
-    assert!(lines.next().is_none(), "the watch ends when the job completes");
-    let status = watcher.wait().unwrap();
-    assert!(status.success());
+    assert_eq!(watcher.next(), None, "the watch ends when the job completes");
+    assert!(watcher.wait().success());
 
     // A failed job stops the watch with exit 1 and the reason.
     run_ok(watchbot_progress().args(["set-total", "f", "-t", "2", "--table", &table]));
     run_ok(watchbot_progress().args(["fail-job", "f", "-r", "tile 2 is corrupt", "--table", &table]));
-    let out = output(watchbot().args(["progress", "status", "f", "--watch", "--table", &table]));
+    let out = output_within(watchbot().args(["progress", "status", "f", "--watch", "--table", &table]));
     assert_one_line_error(&out, "job \"f\" failed: tile 2 is corrupt");
+}
+
+#[test]
+fn a_line_that_never_comes_fails_the_test_instead_of_hanging_it() {
+    let child = Command::new("sleep").arg("10").stdout(Stdio::piped()).spawn().unwrap();
+    let lines = ChildLines::new(child);
+    let started = Instant::now();
+    let waited =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lines.next_within(Duration::from_millis(200))));
+    assert!(waited.is_err(), "no line and no end of output: the wait panics");
+    assert!(started.elapsed() < Duration::from_secs(5), "after the deadline, not when the child ends");
+    drop(lines); // kills `sleep`
 }
