@@ -339,6 +339,29 @@ fn watch_process_runner_needs_a_command() {
     assert_eq!(stderr(&result), "watchbot: --runner process needs the worker command after `--`\n");
 }
 
+#[test]
+fn watch_on_a_queue_that_does_not_exist_exits_1_naming_queue_url() {
+    let moto = watchbot_testing::moto();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let sqs = aws_sdk_sqs::Client::new(&runtime.block_on(moto.sdk_config()));
+    // A real queue's URL with a typo in its name.
+    let name = watchbot_testing::unique_name("watch-typo");
+    let url = runtime.block_on(async {
+        let out = sqs.create_queue().queue_name(&name).send().await.expect("create queue");
+        out.queue_url().expect("url").to_string()
+    });
+    let wrong = format!("{url}-typo");
+    let mut command = watchbot();
+    moto.configure(&mut command);
+    command.args(["watch", "--runner", "process", "--queue-url", &wrong, "--", "true"]).stdin(Stdio::null());
+    let result = output(&mut command);
+    let text = stderr(&result);
+    assert_eq!(result.status.code(), Some(1), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("watchbot: cannot receive from the work queue (QueueUrl): "), "{text}");
+    assert!(last.contains("NonExistentQueue") || last.contains("QueueDoesNotExist"), "{text}");
+}
+
 const SLOW_WORKER: &str = r#"#!/bin/sh
 # Starts, then works for a minute unless told to stop.
 trap 'echo stopped > "$WORKER_OUT/stopped-$MessageId"; exit 143' TERM

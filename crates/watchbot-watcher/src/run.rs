@@ -195,6 +195,10 @@ pub enum Error {
     /// The config makes no sense.
     #[error("invalid watcher config: {0}")]
     Config(String),
+    /// The very first receives failed for a reason retrying will not fix (no such queue, access denied): a
+    /// configuration error, not an outage.
+    #[error("cannot receive from the work queue (QueueUrl): {0}")]
+    Queue(#[source] PortError),
 }
 
 fn validate(config: &WatcherConfig) -> Result<(), Error> {
@@ -254,7 +258,7 @@ where
             () = &mut shutdown => break,
             result = async { receiving.as_mut().expect("guarded").await }, if receiving.is_some() => {
                 receiving = None;
-                state.on_received(result);
+                state.on_received(result)?;
             }
             () = ports.runner.changed(), if has_running => state.poll_now = true,
             () = tokio::time::sleep_until(wake) => {}
@@ -329,6 +333,8 @@ struct State<'a, Q, R: TaskRunner, N, D> {
     /// Set when a receive of less than a full batch is held back for `batch_linger`: when it may go anyway.
     receive_hold: Option<Instant>,
     receive_failures: u32,
+    /// Whether a receive has worked yet (after that, no receive error is taken for a configuration error).
+    received_once: bool,
     next_poll: Instant,
     poll_failures: u32,
     poll_now: bool,
@@ -347,6 +353,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             receive_after: now,
             receive_hold: None,
             receive_failures: 0,
+            received_once: false,
             next_poll: now,
             poll_failures: 0,
             poll_now: false,
@@ -418,16 +425,22 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         self.send_notes(false).await;
     }
 
-    fn on_received(&mut self, result: Result<Vec<ReceivedMessage>, PortError>) {
+    /// Takes a receive's messages. A non-transient error before any receive worked ends the loop (a wrong queue URL
+    /// or a missing permission); later, every error is retried (the loop may hold messages).
+    fn on_received(&mut self, result: Result<Vec<ReceivedMessage>, PortError>) -> Result<(), Error> {
         let messages = match result {
             Ok(messages) => messages,
             Err(error) => {
                 self.error("receive", None, &error);
+                if !self.received_once && !error.is_transient() {
+                    return Err(Error::Queue(error));
+                }
                 self.receive_failures += 1;
                 self.receive_after = Instant::now() + self.retry_delay(self.receive_failures);
-                return;
+                return Ok(());
             }
         };
+        self.received_once = true;
         self.receive_failures = 0;
         let now = Instant::now();
         for message in messages {
@@ -459,6 +472,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             };
             self.slots.insert(slot.message.message_id.clone(), slot);
         }
+        Ok(())
     }
 
     async fn attempt_waiting(&mut self) {
@@ -521,6 +535,12 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                     reason,
                     retry_in_ms: delay.as_millis() as u64,
                 });
+            }
+            Err(error) if error.kind == PortErrorKind::NotFound => {
+                // No such cluster or task definition: the watcher's configuration, not the message, is wrong. Keep
+                // the message (held, retried with backoff) rather than fail it towards the dead-letter queue.
+                self.error("launch", Some(id), &error);
+                self.retry_later(id, attempts + 1);
             }
             Err(error) if error.is_transient() => {
                 // Throttling and the like: not the task's fault; keep the message and try again. A timeout or 5xx is

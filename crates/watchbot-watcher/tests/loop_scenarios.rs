@@ -265,7 +265,7 @@ async fn throttled_launches_are_retried_without_failing_the_message() {
 #[tokio::test(start_paused = true)]
 async fn a_launch_rejected_for_good_is_a_failure_to_start() {
     let runner = FakeRunner::scripted(|_, _| {
-        Script::Fail(PortError::new(PortErrorKind::NotFound, "ClientException: task definition not found"))
+        Script::Fail(PortError::new(PortErrorKind::Rejected, "ClientException: container overrides are invalid"))
     });
     let world = World::with_runner(runner);
     let id = world.queue.push("x");
@@ -675,4 +675,56 @@ async fn a_waiting_message_whose_hold_is_lost_is_not_launched() {
     assert!(world.returns(&id).is_empty());
     assert!(world.events.names().contains(&"released"));
     assert_eq!((summary.received, summary.launched, summary.failed), (1, 0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_launch_on_a_missing_cluster_holds_the_message_instead_of_failing_it() {
+    // A wrong Cluster or TaskDefinition: every message would fail and head for the dead-letter queue.
+    let runner = FakeRunner::scripted(|_, attempt| {
+        if attempt <= 3 {
+            Script::Fail(PortError::new(PortErrorKind::NotFound, "ecs RunTask failed: ClusterNotFoundException"))
+        } else {
+            Script::Exit { after: Duration::ZERO, code: Some(0) }
+        }
+    });
+    let world = World::with_runner(runner);
+    let id = world.queue.push("x");
+    let summary = world.run_for(&config(), Duration::from_secs(10)).await;
+    // Held and retried (0.5, 1, 2 s) until the configuration is fixed: no failure, no return, no notification.
+    assert_eq!((summary.failed, summary.errors, summary.succeeded, summary.received), (0, 3, 1, 1));
+    assert!(world.returns(&id).is_empty());
+    assert!(world.notifier.sent().is_empty());
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_that_cannot_be_read_at_start_is_a_configuration_error() {
+    let world = World::new();
+    world.queue.fail_next(
+        "receive",
+        1,
+        PortError::new(PortErrorKind::NotFound, "sqs ReceiveMessage failed: AWS.SimpleQueueService.NonExistentQueue"),
+    );
+    let error = run(world.ports(), &config(), std::future::pending()).await.expect_err("ends");
+    assert_eq!(
+        error.to_string(),
+        "cannot receive from the work queue (QueueUrl): sqs ReceiveMessage failed: AWS.SimpleQueueService.NonExistentQueue"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_receive_worked_every_receive_error_is_retried() {
+    let world = World::new();
+    let id = world.queue.push("0@30");
+    let queue = world.queue.clone();
+    let config = WatcherConfig { workers: 2, ..config() };
+    // The queue's permission is revoked for a moment while a task runs: the loop keeps its message and goes on.
+    let denied = async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        queue.fail_next("receive", 2, PortError::new(PortErrorKind::Rejected, "AccessDenied"));
+        tokio::time::sleep(Duration::from_secs(59)).await;
+    };
+    let summary = run(world.ports(), &config, denied).await.expect("keeps running");
+    assert_eq!(world.queue.deleted(), vec![id]);
+    assert_eq!(summary.succeeded, 1);
 }

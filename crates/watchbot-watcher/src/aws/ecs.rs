@@ -19,7 +19,8 @@
 //!   error.
 //!
 //! SDK errors map to [`PortErrorKind`]: throttling, 5xx (`ServerException`), timeouts and network failures are
-//! `Transient`; a missing cluster is `NotFound`; everything else (bad parameters, access denied) is `Rejected`.
+//! `Transient`; a missing cluster or task definition is `NotFound` (the loop holds the message rather than fail it);
+//! everything else (bad parameters, access denied) is `Rejected`.
 //! A transient error from RunTask is ambiguous (the task may have started): the loop's next attempt should look for
 //! the task with `find_running` first, which `startedBy` makes possible.
 
@@ -437,11 +438,19 @@ where
 fn classify(code: &str, message: &str, status: u16) -> PortErrorKind {
     if is_throttling(code, message, status) || code == "ServerException" || status >= 500 {
         PortErrorKind::Transient
-    } else if code == "ClusterNotFoundException" {
+    } else if code == "ClusterNotFoundException" || is_missing_task_definition(code, message) {
         PortErrorKind::NotFound
     } else {
         PortErrorKind::Rejected
     }
+}
+
+/// ECS reports a task definition that does not exist as a `ClientException` ("TaskDefinition not found.", or
+/// "Unable to describe task definition.").
+fn is_missing_task_definition(code: &str, message: &str) -> bool {
+    let message = message.to_ascii_lowercase().replace(' ', "");
+    code == "ClientException"
+        && (message.contains("taskdefinitionnotfound") || message.contains("unabletodescribetaskdefinition"))
 }
 
 /// A token bucket of one second's worth of calls (at least one), refilled continuously; callers wait their turn in
@@ -537,6 +546,8 @@ mod tests {
         assert_eq!(classify("ServerException", "", 500), PortErrorKind::Transient);
         assert_eq!(classify("InternalFailure", "", 503), PortErrorKind::Transient);
         assert_eq!(classify("ClusterNotFoundException", "", 400), PortErrorKind::NotFound);
+        assert_eq!(classify("ClientException", "TaskDefinition not found.", 400), PortErrorKind::NotFound);
+        assert_eq!(classify("ClientException", "Unable to describe task definition.", 400), PortErrorKind::NotFound);
         assert_eq!(classify("InvalidParameterException", "bad", 400), PortErrorKind::Rejected);
         assert_eq!(classify("AccessDeniedException", "", 400), PortErrorKind::Rejected);
     }
