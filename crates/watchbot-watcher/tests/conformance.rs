@@ -1,7 +1,10 @@
 //! The queue conformance suite: every scenario is written once, generic over the `Queue` port, and runs against the
 //! embedded `LocalQueue` (in a temporary folder) and against `SqsQueue` on moto, so local mode cannot drift from SQS.
 //!
-//! Time is real here (moto is a real server), so visibility timeouts are short (1–2 s) to keep the suite quick.
+//! Time is real here (moto is a real server). Visibility windows that a scenario waits out are [`WINDOW`] (3 s):
+//! short enough to keep the suite quick, long enough that a loaded 2-core CI machine does not pass one between a
+//! receive and the check that follows it. Nothing sleeps a fixed time to see a message come back: [`receive_n`]
+//! polls until it arrives, with a deadline.
 //!
 //! One documented difference: moto deletes a message given *any* receipt handle it ever had
 //! (`Message.had_receipt_handle` in moto/sqs/models.py), where SQS and the local queue only honour the latest one.
@@ -32,6 +35,9 @@ struct Subject<Q: Queue, D: Queue> {
 
 /// Receives after which a message is dead-lettered, on both backends.
 const MAX_RECEIVES: u32 = 2;
+
+/// The visibility timeout (seconds) of a receive whose message a scenario expects to come back.
+const WINDOW: u64 = 3;
 
 fn local() -> Subject<LocalQueue, LocalQueue> {
     let dir = tempfile::tempdir().unwrap();
@@ -98,10 +104,11 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-/// Receives until `count` messages arrived (SQS may hand out fewer than available per call), within ~10 s.
+/// Receives until `count` messages arrived (SQS may hand out fewer than available per call; a hidden message comes
+/// back when its window ends), within 20 s.
 async fn receive_n(queue: &impl Queue, count: usize, visibility_secs: u64) -> Vec<ReceivedMessage> {
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while got.len() < count && Instant::now() < deadline {
         got.extend(queue.receive(request(1, Some(visibility_secs))).await.unwrap());
     }
@@ -129,10 +136,12 @@ async fn send_and_receive_carries_attributes(subject: Subject<impl Queue, impl Q
 async fn visibility_hides_then_reveals(subject: Subject<impl Queue, impl Queue>) {
     let queue = &subject.queue;
     let id = queue.send(message("hide and seek")).await.unwrap();
-    let first = receive_n(queue, 1, 1).await.remove(0);
-    assert!(queue.receive(request(0, Some(1))).await.unwrap().is_empty(), "hidden while in flight");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = receive_n(queue, 1, WINDOW).await.remove(0);
+    let received = Instant::now();
+    assert!(queue.receive(request(0, Some(WINDOW))).await.unwrap().is_empty(), "hidden while in flight");
     let second = receive_n(queue, 1, 30).await.remove(0);
+    // Came back when its window ended (less a second of the backends' timestamp granularity), not before.
+    assert!(received.elapsed() >= Duration::from_secs(WINDOW - 1), "back after {:?}", received.elapsed());
     assert_eq!(second.message_id, id);
     assert_eq!(second.receive_count, 2, "receive count counts receives");
     assert_eq!(second.first_receive_timestamp_ms, first.first_receive_timestamp_ms, "first receive is kept");
@@ -142,8 +151,7 @@ async fn visibility_hides_then_reveals(subject: Subject<impl Queue, impl Queue>)
 async fn stale_handle_cannot_delete_after_redelivery(subject: Subject<impl Queue, impl Queue>) {
     let queue = &subject.queue;
     let id = queue.send(message("stale")).await.unwrap();
-    let first = receive_n(queue, 1, 1).await.remove(0);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = receive_n(queue, 1, WINDOW).await.remove(0);
     let second = receive_n(queue, 1, 30).await.remove(0);
     assert_eq!(second.message_id, id);
     let stale = queue.delete(&first.receipt_handle).await;
@@ -210,10 +218,11 @@ async fn redrive_to_dead_letters_after_threshold(subject: Subject<impl Queue, im
     let queue = &subject.queue;
     let id = queue.send(message("poison")).await.unwrap();
     for n in 1..=MAX_RECEIVES {
-        let got = receive_n(queue, 1, 1).await.remove(0);
+        let got = receive_n(queue, 1, WINDOW).await.remove(0);
         assert_eq!(got.receive_count, n);
-        tokio::time::sleep(Duration::from_millis(1200)).await;
     }
+    // Past the last window: the next receive that would deliver it a third time moves it instead.
+    tokio::time::sleep(Duration::from_secs(WINDOW + 1)).await;
     assert!(queue.receive(request(1, Some(30))).await.unwrap().is_empty(), "moved, not delivered a third time");
     let dead = receive_n(&subject.dead_letters, 1, 30).await.remove(0);
     assert_eq!(dead.message_id, id);
@@ -223,11 +232,11 @@ async fn redrive_to_dead_letters_after_threshold(subject: Subject<impl Queue, im
 async fn delay_hides_a_new_message(subject: Subject<impl Queue, impl Queue>) {
     let queue = &subject.queue;
     let start = Instant::now();
-    let id = queue.send(OutgoingMessage { delay: Duration::from_secs(2), ..message("later") }).await.unwrap();
+    let id = queue.send(OutgoingMessage { delay: Duration::from_secs(WINDOW), ..message("later") }).await.unwrap();
     assert!(queue.receive(request(0, None)).await.unwrap().is_empty(), "delayed");
     let got = receive_n(queue, 1, 30).await.remove(0);
     assert_eq!(got.message_id, id);
-    assert!(start.elapsed() >= Duration::from_millis(1500), "arrived after {:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_secs(WINDOW - 1), "arrived after {:?}", start.elapsed());
 }
 
 macro_rules! conformance {
