@@ -203,6 +203,25 @@ fn a_bad_messages_line_is_named_and_nothing_is_enqueued() {
 }
 
 #[test]
+fn a_bad_worker_command_enqueues_nothing_from_messages() {
+    // Otherwise the corrected re-run would find every message queued twice.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let messages = messages_file(dir.path(), ["one".to_string(), "two".to_string()]);
+    for worker in ["no-such-worker-xyz", "./no/such/worker.sh"] {
+        let out = output(watchbot().args(["local", "--state"]).arg(&state).arg("--messages").arg(&messages).args([
+            "--until-empty",
+            "--",
+            worker,
+        ]));
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains(worker) && err.trim().lines().count() == 1, "{err}");
+        assert_eq!(counts(&state), QueueCounts::default(), "nothing enqueued with {worker:?}");
+    }
+}
+
+#[test]
 fn sigterm_stops_gracefully_and_returns_the_running_message() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

@@ -73,6 +73,11 @@ pub struct Args {
 
 /// Runs `watchbot local`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
+    // Everything that can fail runs before the first message is enqueued: a typo in the worker command or a bad
+    // line must not leave `--messages` queued, or the corrected re-run would run every message twice.
+    let path = task_path();
+    let program = resolve_program(&args.command[0], &path)?;
+    let messages = args.messages.as_deref().map(|file| Ok::<_, Failure>((file, read_messages(file)?))).transpose()?;
     std::fs::create_dir_all(&args.state)
         .map_err(|e| Failure::new(format!("cannot create the state folder {}: {e}", args.state.display())))?;
     let state = std::fs::canonicalize(&args.state)
@@ -85,13 +90,11 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let queue_config =
         LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
-    if let Some(file) = &args.messages {
-        let messages = read_messages(file)?;
+    let runtime = crate::aws::runtime()?;
+    if let Some((file, messages)) = messages {
         queue.send_all(messages).map_err(|e| Failure::new(format!("cannot enqueue {}: {e}", file.display())))?;
     }
 
-    let path = task_path();
-    let program = resolve_program(&args.command[0], &path)?;
     let mut task_env = BTreeMap::new();
     task_env.insert("WorkTopic".to_string(), state.display().to_string());
     task_env.insert("ProgressTable".to_string(), state.join(PROGRESS_FILE).display().to_string());
@@ -118,7 +121,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .with_events(sink);
 
     let dead_before = queue.counts().map(|c| c.dead_lettered).unwrap_or(0);
-    let runtime = crate::aws::runtime()?;
     let summary = runtime.block_on(async {
         let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(counters.clone())));
         let shutdown = shutdown(queue.clone(), args.until_empty);
