@@ -25,6 +25,7 @@ fn receive_local(dir: &std::path::Path) -> Vec<ReceivedMessage> {
 fn local_send_enqueues_with_subject_and_prints_the_id() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
+    LocalQueue::open(&state, LocalQueueConfig::default()).unwrap(); // as `watchbot local` leaves it
     let out = output(watchbot().args(["send", "--local", "--state"]).arg(&state).args([
         "--subject",
         "greeting",
@@ -83,6 +84,24 @@ fn bad_addresses_fail_with_one_line_naming_them() {
     let out = output(watchbot().args(["send", "--local", "--state"]).arg(dir.path()).args(["--message", ""]));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--message"), "{}", stderr(&out));
+}
+
+#[test]
+fn local_send_to_a_folder_without_a_queue_fails_and_creates_nothing() {
+    // Run from the wrong directory, `--local` would otherwise create a fresh queue that no watcher reads.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("not-the-state");
+    let out = output(watchbot().args(["send", "--local", "--state"]).arg(&state).args(["--message", "lost?"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&state.display().to_string()) && err.contains("no local queue"), "{err}");
+    assert!(!state.exists(), "no folder or queue was created");
+    // The default folder too: `.watchbot/` under the working directory.
+    let out = output(watchbot().current_dir(dir.path()).args(["send", "--local", "--message", "lost?"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(".watchbot"), "{}", stderr(&out));
+    assert!(!dir.path().join(".watchbot").exists());
 }
 
 #[test]

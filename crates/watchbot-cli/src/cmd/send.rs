@@ -3,7 +3,8 @@
 //! The address selects the backend, so `watchbot send --topic "$WorkTopic"` works unchanged in production and in
 //! local mode: an SNS topic ARN (`arn:aws:sns:...`) publishes to SNS; a path or a `file:` URL names a local queue's
 //! state folder (as `watchbot local` sets `WorkTopic`). `--queue-url` sends straight to an SQS queue, and `--local`
-//! to the local queue in `--state` (default `.watchbot/`).
+//! to the local queue in `--state` (default `.watchbot/`). A local folder must already hold a queue (`watchbot local`
+//! creates it), so a mistyped address or the wrong working directory fails instead of creating a queue nobody reads.
 
 use crate::Failure;
 use std::io::Read;
@@ -121,7 +122,19 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             Address::SqsQueue(url.clone())
         }
-        (None, None) => Address::Local(args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))),
+        (None, None) => {
+            let dir = args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+            // As for --topic DIR: a queue that does not exist yet means the wrong folder (or no `watchbot local`
+            // yet); creating a fresh one there would take the message where no watcher looks.
+            if !dir.join(QUEUE_FILE).is_file() {
+                return Err(Failure::new(format!(
+                    "--local: no local queue in {} (no {QUEUE_FILE}); run `watchbot local` there first, or pass \
+                     --state DIR",
+                    dir.display()
+                )));
+            }
+            Address::Local(dir)
+        }
     };
     let id = crate::aws::runtime()?.block_on(send(&address, args.subject.as_deref(), message))?;
     println!("{id}");
