@@ -10,7 +10,9 @@
 //! - [`Logger`] is the typed form: a message id, a [`Format`] (text or JSON lines) and a [`Clock`] (a seam for tests).
 //! - [`PrefixWriter`] (sync, [`std::io::Write`]) and [`AsyncPrefixWriter`] (tokio [`AsyncWrite`]) prefix every line
 //!   written through them, so a child's stdout can be piped through one (the original's `logStream`). A partial line
-//!   is held until its newline, until `flush`/`shutdown`, or until it reaches [`WriterConfig::max_line`] bytes.
+//!   is held until its newline, until it reaches [`WriterConfig::max_line`] bytes, or until the writer is done with
+//!   it: sync `flush`/`finish`/drop, async `shutdown`/[`AsyncPrefixWriter::flush_partial_line`]. The async `flush`
+//!   keeps it held, because `tokio::io::copy` flushes whenever its reader pauses and must not split lines.
 //!   Bytes that are not UTF-8 pass through unchanged in text format (JSON lines replace them with U+FFFD).
 //!
 //! When `$MessageId` is unset or empty the id is [`NO_MESSAGE_ID`] (`no-message-id`), not the original's `undefined`.

@@ -1,7 +1,13 @@
 //! Writers that prefix every line written through them: sync ([`PrefixWriter`]) and tokio ([`AsyncPrefixWriter`]).
 //!
 //! Both share [`LineSplitter`]: bytes go in, complete prefixed lines come out; the tail after the last newline is
-//! held until more bytes complete it, until flush/shutdown, or until it grows to [`WriterConfig::max_line`].
+//! held until more bytes complete it, until it grows to [`WriterConfig::max_line`], or until the writer is done with
+//! it: the sync writer's `flush`, `finish` or drop; the async writer's `shutdown` or
+//! [`AsyncPrefixWriter::flush_partial_line`].
+//!
+//! Why the async `flush` does not cut a held line: `tokio::io::copy` calls `poll_flush` every time its reader is
+//! pending, so a child that writes half a line, pauses, then writes the rest would come out as two log lines. A sync
+//! `std::io::copy` never flushes, so the sync writer keeps the documented "flush writes the partial line out".
 
 use crate::Logger;
 use std::io::{self, Write};
@@ -138,8 +144,13 @@ impl<W: Write> Drop for PrefixWriter<W> {
 }
 
 /// A tokio [`AsyncWrite`] that prefixes every line written to it and writes the lines to an inner writer, so a
-/// child's stdout can be copied through it (`tokio::io::copy(&mut child_stdout, &mut writer)`). `poll_flush` and
-/// `poll_shutdown` write out a held partial line. Nothing is written on drop (it cannot await): shut it down.
+/// child's stdout can be copied through it (`tokio::io::copy(&mut child_stdout, &mut writer)`).
+///
+/// `poll_flush` writes out complete lines and flushes the inner writer, but keeps holding a partial line (copy
+/// flushes whenever its reader pauses, which must not split a line). `poll_shutdown` writes a held partial line out
+/// as a line of its own, as does [`AsyncPrefixWriter::flush_partial_line`] without shutting the inner writer down;
+/// after `copy` returns, call one of them for a last line without a newline. Nothing is written on drop (it cannot
+/// await).
 #[derive(Debug)]
 pub struct AsyncPrefixWriter<W> {
     lines: LineSplitter,
@@ -162,6 +173,12 @@ impl<W: AsyncWrite + Unpin> AsyncPrefixWriter<W> {
     /// Hands back the inner writer; a held partial line and unwritten lines are dropped (shut down first).
     pub fn into_inner(self) -> W {
         self.inner
+    }
+
+    /// Writes a held partial line out as a line of its own, then flushes (the inner writer stays open).
+    pub async fn flush_partial_line(&mut self) -> io::Result<()> {
+        self.lines.finish(&mut self.pending);
+        tokio::io::AsyncWriteExt::flush(self).await
     }
 
     /// Writes the rendered lines not yet taken by the inner writer.
@@ -193,13 +210,16 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncPrefixWriter<W> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Complete lines only: a held partial line waits for its newline (see the module docs).
         let this = self.get_mut();
-        this.lines.finish(&mut this.pending);
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // `finish` empties the held line, so a shutdown polled again after Pending does not render it twice.
+        let this = self.as_mut().get_mut();
+        this.lines.finish(&mut this.pending);
         ready!(self.as_mut().poll_flush(cx))?;
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
@@ -307,11 +327,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn async_writer_flush_emits_the_partial_line() {
+    async fn async_flush_keeps_the_partial_line_until_shutdown_or_flush_partial_line() {
         let mut writer = logger().async_writer(Vec::new());
         writer.write_all(b"a\nb").await.unwrap();
         assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a"]));
         writer.flush().await.unwrap();
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a"]), "flush does not cut the line");
+        writer.write_all(b"c\nd").await.unwrap();
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a", "bc"]));
+        writer.flush_partial_line().await.unwrap();
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a", "bc", "d"]));
+        writer.write_all(b"e").await.unwrap();
+        writer.shutdown().await.unwrap();
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a", "bc", "d", "e"]));
+    }
+
+    #[tokio::test]
+    async fn tokio_copy_from_a_reader_that_pauses_mid_line_keeps_lines_whole() {
+        // `copy` flushes its writer whenever the reader is pending: each pause below is such a moment.
+        let (mut child_stdout, mut reader) = tokio::io::duplex(64);
+        let producer = tokio::spawn(async move {
+            for chunk in ["half a li", "ne\nanother ", "one\nno newline at the end"] {
+                child_stdout.write_all(chunk.as_bytes()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let mut writer = logger().async_writer(Vec::new());
+        tokio::io::copy(&mut reader, &mut writer).await.unwrap();
+        producer.await.unwrap();
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["half a line", "another one"]));
+        writer.shutdown().await.unwrap();
+        let want = expected(&["half a line", "another one", "no newline at the end"]);
+        assert_eq!(String::from_utf8_lossy(writer.get_ref()), want);
+    }
+
+    #[test]
+    fn sync_flush_writes_the_partial_line_as_documented() {
+        let mut writer = logger().writer(Vec::new());
+        writer.write_all(b"a\nb").unwrap();
+        writer.flush().unwrap();
         assert_eq!(String::from_utf8_lossy(writer.get_ref()), expected(&["a", "b"]));
     }
 }
