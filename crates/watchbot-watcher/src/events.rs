@@ -159,11 +159,12 @@ impl Event {
         }
     }
 
-    /// `debug` for the chatty per-message bookkeeping events, `error` for errors, else `info`.
+    /// `debug` for the per-message bookkeeping of the queue (deleted, returned), `error` for errors, else `info`
+    /// (received, launched, finished, notified ...: what metric filters count).
     pub fn level(&self) -> Level {
         match self {
             Event::Error { .. } | Event::Notification { .. } => Level::Error,
-            Event::Received { .. } | Event::Deleted { .. } | Event::Returned { .. } => Level::Debug,
+            Event::Deleted { .. } | Event::Returned { .. } => Level::Debug,
             _ => Level::Info,
         }
     }

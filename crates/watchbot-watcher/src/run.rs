@@ -237,7 +237,6 @@ where
     let mut state = State::new(&ports, config);
     state.emit(Event::Started { workers: config.workers });
     tokio::pin!(shutdown);
-    type Receiving<'a> = Pin<Box<dyn Future<Output = Result<Vec<ReceivedMessage>, PortError>> + Send + 'a>>;
     let mut receiving: Option<Receiving<'_>> = None;
     loop {
         state.work().await;
@@ -264,9 +263,9 @@ where
             () = tokio::time::sleep_until(wake) => {}
         }
     }
-    // Stop receiving at once: a receive in flight is abandoned (its messages reappear after one window).
-    drop(receiving);
-    state.shut_down().await;
+    // Stop receiving at once: no new receive. One in flight may already have messages on their way; it gets a moment
+    // to deliver them, and they return at once instead of staying invisible for a window.
+    state.shut_down(receiving).await;
     let summary = state.summary;
     state.emit(Event::Stopped { received: summary.received, succeeded: summary.succeeded, failed: summary.failed });
     Ok(summary)
@@ -321,6 +320,11 @@ struct PendingNote {
 const MAX_RETURN_ATTEMPTS: u32 = 8;
 const MAX_NOTE_ATTEMPTS: u32 = 5;
 const BATCH: usize = 10;
+/// How long a receive in flight at shutdown may still deliver (a response in transit takes milliseconds; an idle
+/// long poll is not waited out).
+const LATE_RECEIVE_GRACE: Duration = Duration::from_millis(250);
+
+type Receiving<'a> = Pin<Box<dyn Future<Output = Result<Vec<ReceivedMessage>, PortError>> + Send + 'a>>;
 
 struct State<'a, Q, R: TaskRunner, N, D> {
     ports: &'a Ports<Q, R, N, D>,
@@ -985,9 +989,50 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         }
     }
 
-    /// Graceful stop: finish tasks that already ended, stop the rest and wait for them (bounded), return every
-    /// unfinished message at once, and flush what is pending.
-    async fn shut_down(&mut self) {
+    /// Graceful stop: finish tasks that already ended, stop the rest and wait for them (bounded), meanwhile let a
+    /// receive in flight deliver (bounded), return every unfinished message at once, and flush what is pending.
+    async fn shut_down(&mut self, receiving: Option<Receiving<'_>>) {
+        let late = async move {
+            let receiving = receiving?;
+            match tokio::time::timeout(LATE_RECEIVE_GRACE, receiving).await {
+                Ok(Ok(messages)) => Some(messages),
+                _ => None,
+            }
+        };
+        let ((), late) = tokio::join!(self.stop_tasks(), late);
+        for message in late.unwrap_or_default() {
+            self.summary.received += 1;
+            self.summary.interrupted += 1;
+            self.emit(Event::Received { message_id: message.message_id.clone(), receive_count: message.receive_count });
+            self.acks.push(Ack {
+                kind: AckKind::Return(Duration::ZERO),
+                message_id: message.message_id,
+                receipt_handle: message.receipt_handle,
+                attempts: 0,
+                due: Instant::now(),
+                next_heartbeat: Instant::now() + self.renew_every(),
+            });
+        }
+        // Every message still held returns at once: never deleted, since its task did not finish.
+        let slots: Vec<Slot<R::Handle>> = self.slots.drain().map(|(_, slot)| slot).collect();
+        for slot in &slots {
+            self.summary.interrupted += 1;
+            self.push_ack(AckKind::Return(Duration::ZERO), slot);
+        }
+        // Flush with a few quick retries; what still fails reappears by itself within one heartbeat window.
+        for _ in 0..3 {
+            self.flush_acks(true).await;
+            if self.acks.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.send_notes(true).await;
+    }
+
+    /// The first part of a graceful stop: finish tasks that already ended, stop the rest and wait for them
+    /// (bounded), holding their messages meanwhile.
+    async fn stop_tasks(&mut self) {
         let running = self.slots.values().filter(|s| matches!(s.stage, Stage::Running { .. })).count();
         self.emit(Event::Stopping { running });
         // Tasks that ended before the stop get their normal outcome.
@@ -1031,21 +1076,6 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 () = self.ports.runner.changed() => {}
             }
         }
-        // Every message still held returns at once: never deleted, since its task did not finish.
-        let slots: Vec<Slot<R::Handle>> = self.slots.drain().map(|(_, slot)| slot).collect();
-        for slot in &slots {
-            self.summary.interrupted += 1;
-            self.push_ack(AckKind::Return(Duration::ZERO), slot);
-        }
-        // Flush with a few quick retries; what still fails reappears by itself within one heartbeat window.
-        for _ in 0..3 {
-            self.flush_acks(true).await;
-            if self.acks.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        self.send_notes(true).await;
     }
 }
 

@@ -53,6 +53,7 @@ struct QueueState {
     calls: Vec<QueueCall>,
     next_id: u64,
     failures: HashMap<&'static str, VecDeque<PortError>>,
+    receive_latency: Duration,
 }
 
 /// An in-memory queue with SQS semantics: visibility timeouts, receive counts, receipt handles that go stale on the
@@ -121,6 +122,12 @@ impl FakeQueue {
         for _ in 0..count {
             queue.push_back(error.clone());
         }
+    }
+
+    /// Makes each receive answer this long after it took its messages (a response in transit): a receive abandoned
+    /// meanwhile leaves its messages invisible, as with SQS.
+    pub fn set_receive_latency(&self, latency: Duration) {
+        lock(&self.state).receive_latency = latency;
     }
 
     fn take_failure(&self, operation: &'static str) -> Option<PortError> {
@@ -207,7 +214,8 @@ impl Queue for FakeQueue {
         loop {
             let arrived = self.arrived.notified();
             let now = Instant::now();
-            let until = {
+            // Either the messages taken (and the answer's latency), or when to look again.
+            let step: Result<(Vec<ReceivedMessage>, Duration), Instant> = {
                 let mut state = lock(&self.state);
                 let visibility = request.visibility_timeout.unwrap_or(self.default_visibility);
                 let mut got = Vec::new();
@@ -245,9 +253,19 @@ impl Queue for FakeQueue {
                         wait: request.wait,
                         got: ids,
                     });
+                    Ok((got, state.receive_latency))
+                } else {
+                    Err(next_visible.map_or(deadline, |t| t.min(deadline)))
+                }
+            };
+            let until = match step {
+                Ok((got, latency)) => {
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
                     return Ok(got);
                 }
-                next_visible.map_or(deadline, |t| t.min(deadline))
+                Err(until) => until,
             };
             tokio::select! {
                 () = arrived => {}

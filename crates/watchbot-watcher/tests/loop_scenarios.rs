@@ -120,7 +120,7 @@ async fn other_exit_codes_and_killed_tasks_return_with_backoff_and_notify() {
     let failing = world.queue.push("1");
     let killed = world.queue.push("killed");
     let config = WatcherConfig { workers: 2, jitter: Jitter::Fixed(0.5), ..config() };
-    let summary = world.run_for(&config, Duration::from_millis(2500)).await;
+    let summary = world.run_for(&config, Duration::from_millis(2200)).await;
     // Jitter 0.5 → three quarters of 2 s.
     assert_eq!(world.returns(&failing)[0], Duration::from_millis(1500));
     assert_eq!(world.returns(&killed), vec![Duration::from_millis(1500)]);
@@ -269,7 +269,7 @@ async fn a_launch_rejected_for_good_is_a_failure_to_start() {
     });
     let world = World::with_runner(runner);
     let id = world.queue.push("x");
-    world.run_for(&config(), Duration::from_millis(900)).await;
+    world.run_for(&config(), Duration::from_millis(700)).await;
     assert_eq!(world.finished(), vec![(id.clone(), Failed, None)]);
     assert_eq!(world.returns(&id), vec![Duration::from_secs(1)]);
     assert!(world.notifier.sent()[0].body.contains("Stopped reason: failed to start: ClientException"));
@@ -313,7 +313,7 @@ async fn shutdown_stops_tasks_returns_their_messages_and_receives_nothing_more()
     let queue = world.queue.clone();
     let shutdown = async move {
         tokio::time::sleep(Duration::from_secs(10)).await;
-        // Arrives as the stop begins: must not be received.
+        // Arrives as the stop begins: the receive already in flight may take it, but no receive starts after the stop.
         queue.push("0");
     };
     let summary = run(world.ports(), &config, shutdown).await.expect("loop runs");
@@ -327,10 +327,15 @@ async fn shutdown_stops_tasks_returns_their_messages_and_receives_nothing_more()
     assert_eq!(world.returns(&a), vec![Duration::ZERO]);
     assert_eq!(world.returns(&b), vec![Duration::ZERO]);
     assert!(world.queue.is_visible(&a) && world.queue.is_visible(&b));
-    assert_eq!(world.queue.receive_count("m-3"), 0);
-    assert!(world.queue.contains("m-3"));
+    // Two receive calls: the one that got a and b, and the one in flight at the stop, which took m-3; m-3 was not
+    // run and is visible again at once.
+    assert_eq!(world.queue.receive_calls(), 2);
+    let mut launched = world.runner.launched();
+    launched.sort();
+    assert_eq!(launched, vec![a.clone(), b.clone()]);
+    assert!(world.queue.contains("m-3") && world.queue.is_visible("m-3"));
     assert!(world.notifier.sent().is_empty());
-    assert_eq!((summary.interrupted, summary.failed, summary.succeeded), (2, 0, 0));
+    assert_eq!((summary.interrupted, summary.failed, summary.succeeded), (3, 0, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -457,7 +462,7 @@ async fn an_oversized_message_without_a_dead_letter_queue_returns_and_is_never_l
     let world = World::new();
     let id = world.queue.push(&"x".repeat(9000));
     let config = WatcherConfig { task_size_limit: ecs_limit(), ..config() };
-    world.run_for(&config, Duration::from_millis(900)).await;
+    world.run_for(&config, Duration::from_millis(700)).await;
     assert!(world.queue.deleted().is_empty());
     assert!(world.queue.contains(&id));
     assert_eq!(world.returns(&id), vec![Duration::from_secs(1)]);
@@ -727,4 +732,27 @@ async fn after_a_receive_worked_every_receive_error_is_retried() {
     let summary = run(world.ports(), &config, denied).await.expect("keeps running");
     assert_eq!(world.queue.deleted(), vec![id]);
     assert_eq!(summary.succeeded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_of_a_receive_in_flight_at_shutdown_are_returned_at_once() {
+    let world = World::new();
+    // SQS took the message at 9.9 s; its answer arrives 200 ms later, after the stop at 10 s.
+    world.queue.set_receive_latency(Duration::from_millis(200));
+    let queue = world.queue.clone();
+    let shutdown = async move {
+        tokio::time::sleep(Duration::from_millis(9900)).await;
+        queue.push("0");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let summary = run(world.ports(), &config(), shutdown).await.expect("loop runs");
+    assert_eq!(world.queue.receive_count("m-1"), 1, "taken by the receive in flight");
+    assert_eq!(world.returns("m-1"), vec![Duration::ZERO]);
+    assert!(world.queue.is_visible("m-1"), "visible again at once, not after a window");
+    assert!(world.runner.launched().is_empty());
+    assert!(world.queue.deleted().is_empty());
+    assert_eq!((summary.received, summary.interrupted), (1, 1));
+    // Received events count at the default log level.
+    let received = world.events.events().into_iter().find(|e| matches!(e, Event::Received { .. })).expect("received");
+    assert_eq!(received.level(), watchbot_watcher::events::Level::Info);
 }
