@@ -69,6 +69,28 @@ fn stdin_lines_appear_before_stdin_closes() {
 }
 
 #[test]
+fn stdin_without_newlines_is_cut_at_the_line_limit_while_it_streams() {
+    // A `\r` progress bar or binary input never ends a line: it must come out in lines of at most 256 KiB as it
+    // arrives, not pile up in memory until a newline or EOF.
+    const MAX_LINE: usize = 256 * 1024;
+    let mut child = ChildLines::new(
+        watchbot_log().env("MessageId", "bar").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap(),
+    );
+    let mut stdin = child.stdin().unwrap();
+    let bar: Vec<u8> = b"\r[#####     ] 50%".iter().copied().cycle().take(MAX_LINE + MAX_LINE / 2).collect();
+    stdin.write_all(&bar).unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open and no newline was written: the first full-length piece must arrive anyway.
+    let first = child.next().expect("a line cut at the limit");
+    assert_eq!(first.len() - first.find("[bar] ").unwrap() - "[bar] ".len(), MAX_LINE);
+    drop(stdin);
+    let rest = child.next().expect("the rest at EOF");
+    assert!(rest.ends_with(std::str::from_utf8(&bar[MAX_LINE..]).unwrap()));
+    assert_eq!(child.next(), None);
+    assert!(child.wait().success());
+}
+
+#[test]
 fn json_lines_on_request() {
     let out = output(watchbot().args(["log", "--json", "a \"quoted\" word"]).env("MessageId", "j-1"));
     assert!(out.status.success(), "{}", stderr(&out));

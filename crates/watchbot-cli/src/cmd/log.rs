@@ -31,20 +31,25 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         logger.write_to(&mut out, &args.text.join(" ")).and_then(|()| out.flush()).map_err(write_failure)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Stream: each line is written and flushed as soon as it is read, so a long-running producer's lines show up
-    // at once. stdout is locked once; its own line buffering is bypassed by the explicit flush.
+    // Stream: whatever stdin has is handed to the prefixing writer as it arrives (fill_buf/consume, never a whole
+    // line in memory), and stdout is flushed after each chunk, so a long-running producer's lines show up at once.
+    // The writer holds at most one partial line, cut at its `max_line`: a `\r` progress bar or binary input without
+    // newlines cannot grow memory without bound. Only stdout is flushed per chunk, not the writer: its flush would
+    // end a held partial line, splitting a line that arrives in two reads.
     let mut input = std::io::stdin().lock();
     let mut writer = logger.writer(stdout.lock());
-    let mut line = Vec::new();
     loop {
-        line.clear();
-        let read = input.read_until(b'\n', &mut line).map_err(|e| Failure::from(e).context("cannot read stdin"))?;
-        if read == 0 {
-            break;
-        }
-        // A line without its newline (the last one) is written out by the flush.
-        writer.write_all(&line).and_then(|()| writer.flush()).map_err(write_failure)?;
+        let chunk = match input.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Failure::from(e).context("cannot read stdin")),
+        };
+        let taken = chunk.len();
+        writer.write_all(chunk).and_then(|()| writer.get_mut().flush()).map_err(write_failure)?;
+        input.consume(taken);
     }
+    // A last line without its newline is written out here.
     let _stdout = writer.finish().map_err(write_failure)?;
     Ok(ExitCode::SUCCESS)
 }
