@@ -189,8 +189,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         RunnerKind::Process => None,
         RunnerKind::Ecs => {
             let launch_type = match r.get("LaunchType").unwrap_or("EC2") {
-                "EC2" => LaunchType::Ec2,
-                "FARGATE" => LaunchType::Fargate,
+                value if value.eq_ignore_ascii_case("EC2") => LaunchType::Ec2,
+                value if value.eq_ignore_ascii_case("FARGATE") => LaunchType::Fargate,
                 other => return Err(error("LaunchType", format!("expected EC2 or FARGATE, got {other:?}"))),
             };
             let subnets = parse_list(r.get("Subnets"));

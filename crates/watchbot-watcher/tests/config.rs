@@ -94,7 +94,7 @@ fn malformed_values_are_named() {
         ("NotifyAfterRetries", "99999999999", "is too large"),
         ("ExponentialBackoff", "False", "expected true or false, got \"False\""),
         ("LogLevel", "verbose", "expected info or debug, got \"verbose\""),
-        ("LaunchType", "fargate", "expected EC2 or FARGATE, got \"fargate\""),
+        ("LaunchType", "fargat", "expected EC2 or FARGATE, got \"fargat\""),
         ("LaunchType", "FARGATE", "is required with LaunchType FARGATE (comma-separated subnet ids)"),
     ];
     for (name, value, problem) in cases {
@@ -110,13 +110,16 @@ fn malformed_values_are_named() {
 #[test]
 fn fargate_takes_subnets_and_security_groups() {
     let mut env = container_env();
-    env.insert("LaunchType".into(), "FARGATE".into());
+    // Any case, as users type it (`--launch-type fargate`).
+    env.insert("LaunchType".into(), "Fargate".into());
     env.insert("Subnets".into(), "subnet-1, subnet-2,".into());
     env.insert("SecurityGroups".into(), "sg-1".into());
     let ecs = from_env(&env, Source::Container).expect("parses").ecs.expect("ecs");
     assert_eq!(ecs.launch_type, LaunchType::Fargate);
     assert_eq!(ecs.subnets, vec!["subnet-1", "subnet-2"]);
     assert_eq!(ecs.security_groups, vec!["sg-1"]);
+    env.insert("LaunchType".into(), "ec2".into());
+    assert_eq!(from_env(&env, Source::Container).expect("parses").ecs.expect("ecs").launch_type, LaunchType::Ec2);
 }
 
 #[test]

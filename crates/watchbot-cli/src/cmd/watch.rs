@@ -78,28 +78,28 @@ pub struct Args {
 }
 
 impl Args {
-    /// The flags as the environment variables they stand for.
-    fn overrides(&self) -> Vec<(&'static str, String)> {
+    /// The flags given, as (environment variable, flag, value).
+    fn overrides(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut vars = Vec::new();
-        let mut set = |name: &'static str, value: Option<String>| {
+        let mut set = |name: &'static str, flag: &'static str, value: Option<String>| {
             if let Some(value) = value {
-                vars.push((name, value));
+                vars.push((name, flag, value));
             }
         };
-        set("QueueUrl", self.queue_url.clone());
-        set("DeadLetterQueueUrl", self.dead_letter_queue_url.clone());
-        set("NotificationTopic", self.notification_topic.clone());
-        set("Concurrency", self.workers.map(|n| n.to_string()));
-        set("Cluster", self.cluster.clone());
-        set("TaskDefinition", self.task_definition.clone());
-        set("ContainerName", self.container_name.clone());
-        set("LaunchType", self.launch_type.clone());
-        set("Subnets", self.subnets.clone());
-        set("SecurityGroups", self.security_groups.clone());
-        set("StackName", self.stack_name.clone());
-        set("MessageTimeout", self.message_timeout.map(|n| n.to_string()));
-        set("ExponentialBackoff", self.no_backoff.then(|| "false".to_string()));
-        set("NotifyAfterRetries", self.notify_after_retries.map(|n| n.to_string()));
+        set("QueueUrl", "--queue-url", self.queue_url.clone());
+        set("DeadLetterQueueUrl", "--dead-letter-queue-url", self.dead_letter_queue_url.clone());
+        set("NotificationTopic", "--notification-topic", self.notification_topic.clone());
+        set("Concurrency", "--workers", self.workers.map(|n| n.to_string()));
+        set("Cluster", "--cluster", self.cluster.clone());
+        set("TaskDefinition", "--task-definition", self.task_definition.clone());
+        set("ContainerName", "--container-name", self.container_name.clone());
+        set("LaunchType", "--launch-type", self.launch_type.clone());
+        set("Subnets", "--subnets", self.subnets.clone());
+        set("SecurityGroups", "--security-groups", self.security_groups.clone());
+        set("StackName", "--stack-name", self.stack_name.clone());
+        set("MessageTimeout", "--message-timeout", self.message_timeout.map(|n| n.to_string()));
+        set("ExponentialBackoff", "--no-backoff", self.no_backoff.then(|| "false".to_string()));
+        set("NotifyAfterRetries", "--notify-after-retries", self.notify_after_retries.map(|n| n.to_string()));
         vars
     }
 }
@@ -107,8 +107,9 @@ impl Args {
 /// The watcher's configuration: the process environment with the flags written over it.
 pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result<WatcherEnv, Failure> {
     let mut vars = environment;
-    for (name, value) in args.overrides() {
-        vars.insert(name.to_string(), value);
+    let overrides = args.overrides();
+    for (name, _, value) in &overrides {
+        vars.insert(name.to_string(), value.clone());
     }
     let runner = match args.runner {
         Runner::Ecs => RunnerKind::Ecs,
@@ -125,7 +126,13 @@ pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result
         }
         _ => {}
     }
-    config::from_env(&vars, Source::Cli { runner }).map_err(|e| Failure::from_error(&e))
+    config::from_env(&vars, Source::Cli { runner }).map_err(|e| {
+        // A bad value the user gave as a flag is named as that flag, not as the variable it stands for.
+        match overrides.iter().find(|(name, _, _)| *name == e.name) {
+            Some((_, flag, _)) => Failure::new(format!("{flag}: {}", e.problem)),
+            None => Failure::from_error(&e),
+        }
+    })
 }
 
 /// Runs `watchbot watch`.
@@ -233,6 +240,26 @@ mod tests {
             "environment variable ContainerName: is required but not set"
         );
         let workers = parse(&["--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"]);
-        assert!(watcher_env(&workers, BTreeMap::new()).unwrap_err().to_string().contains("Concurrency"));
+        assert_eq!(
+            watcher_env(&workers, BTreeMap::new()).unwrap_err().to_string(),
+            "--workers: expected a whole number of at least 1, got \"0\""
+        );
+        // The variable is named when the value came from it.
+        let workers = parse(&["--runner", "process", "--queue-url", "q", "--", "true"]);
+        assert_eq!(
+            watcher_env(&workers, env(&[("Concurrency", "0")])).unwrap_err().to_string(),
+            "environment variable Concurrency: expected a whole number of at least 1, got \"0\""
+        );
+        let launch = parse(&["--queue-url", "q", "--cluster", "c", "--task-definition", "td", "--container-name", "w"]);
+        let mut fargate = launch;
+        fargate.launch_type = Some("fargate".into());
+        fargate.subnets = Some("subnet-1".into());
+        let parsed = watcher_env(&fargate, BTreeMap::new()).expect("fargate in lower case");
+        assert_eq!(parsed.ecs.expect("ecs").launch_type, watchbot_watcher::config::LaunchType::Fargate);
+        fargate.launch_type = Some("spot".into());
+        assert_eq!(
+            watcher_env(&fargate, BTreeMap::new()).unwrap_err().to_string(),
+            "--launch-type: expected EC2 or FARGATE, got \"spot\""
+        );
     }
 }
