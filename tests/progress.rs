@@ -178,6 +178,7 @@ fn bad_input_is_one_line_and_exit_1() {
     assert_one_line_error(&progress(&["complete-part", "job", "-p", "two"]), "--part must be");
     assert_one_line_error(&progress(&["complete-part", "job"]), "complete-part needs --part");
     assert_one_line_error(&progress(&["set-total", "job"]), "set-total needs --total");
+    assert_one_line_error(&progress(&["set-total", "huge", "-t", "50001"]), "over the limit of 50000 parts");
     assert_one_line_error(&progress(&["set-metadata", "job", "-m", "{nope"]), "--metadata is not JSON");
     assert_one_line_error(&progress(&["fail-job", "job"]), "fail-job needs --reason");
     assert_one_line_error(&progress(&["explode", "job"]), "unknown command \"explode\"");

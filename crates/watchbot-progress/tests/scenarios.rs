@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::json;
 use std::collections::HashSet;
-use watchbot_progress::{AnyStore, Error, SetTotal, Store, status_json};
+use watchbot_progress::{AnyStore, Error, MAX_TOTAL, SetTotal, Store, status_json};
 
 /// Creates a table shaped as the template's ProgressTable (hash key `id`, string) and returns its name.
 async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
@@ -64,6 +64,17 @@ async fn unknown_jobs_are_errors<S: Store>(store: &S) {
 async fn totals_and_part_ranges<S: Store>(store: &S) {
     let job = job();
     assert!(matches!(store.set_total(&job, 0).await, Err(Error::Invalid(_))));
+    // Over the limit: the same error on both stores, naming the value and the limit, and nothing created.
+    match store.set_total(&job, MAX_TOTAL + 1).await {
+        Err(Error::Invalid(text)) => assert!(text.contains("50001") && text.contains("50000"), "{text}"),
+        other => panic!("expected an error over MAX_TOTAL, got {other:?}"),
+    }
+    assert!(matches!(store.set_total(&job, u64::MAX).await, Err(Error::Invalid(_))));
+    assert_eq!(store.status(&job, None).await.unwrap(), None);
+    // At the limit: fits (on moto, within DynamoDB's 400 KB item size, which it enforces).
+    let big = format!("{job}-big");
+    assert_eq!(store.set_total(&big, MAX_TOTAL).await.unwrap(), SetTotal::Created);
+    assert_eq!(store.complete_part(&big, MAX_TOTAL).await.unwrap().remaining, MAX_TOTAL - 1);
     assert!(matches!(store.set_total("", 3).await, Err(Error::Invalid(_))));
     assert_eq!(store.set_total(&job, 3).await.unwrap(), SetTotal::Created);
     assert_eq!(store.set_total(&job, 3).await.unwrap(), SetTotal::AlreadySet);

@@ -27,7 +27,7 @@ pub struct Args {
     /// The job's id (any non-empty text, e.g. the id the map step generated).
     job_id: Option<String>,
 
-    /// set-total: the number of parts (≥ 1).
+    /// set-total: the number of parts (1 to 50,000).
     #[arg(short = 't', long, value_name = "N")]
     total: Option<String>,
 
