@@ -692,6 +692,12 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         }
     }
 
+    fn is_timed_out(&self, handle: &R::Handle) -> bool {
+        self.slots
+            .values()
+            .any(|slot| matches!(&slot.stage, Stage::Running { handle: h, timed_out: true, .. } if h == handle))
+    }
+
     /// Decides a finished message's fate: delete or return (queued as batched acks), and a notification if due.
     fn finish(
         &mut self,
@@ -1060,8 +1066,13 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             match self.ports.runner.poll(&remaining).await {
                 Ok(states) => {
                     for (handle, task_state) in states {
-                        if matches!(task_state, TaskState::Stopped { .. }) {
-                            remaining.retain(|h| h != &handle);
+                        let TaskState::Stopped { exit_code, reason } = task_state else { continue };
+                        remaining.retain(|h| h != &handle);
+                        // A worker that finished its job as it was told to stop (exit 0 or 3) keeps its outcome:
+                        // returning the message would run it again. Any other exit is the interruption itself,
+                        // and the message returns at once below.
+                        if self.config.exit_codes.outcome(exit_code).action().delete && !self.is_timed_out(&handle) {
+                            self.on_stopped(&handle, exit_code, reason);
                         }
                     }
                 }

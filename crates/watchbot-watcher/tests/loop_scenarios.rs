@@ -756,3 +756,23 @@ async fn messages_of_a_receive_in_flight_at_shutdown_are_returned_at_once() {
     let received = world.events.events().into_iter().find(|e| matches!(e, Event::Received { .. })).expect("received");
     assert_eq!(received.level(), watchbot_watcher::events::Level::Info);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_finishes_its_job_when_told_to_stop_keeps_its_outcome() {
+    // Workers that handle SIGTERM: one completes its job (exit 0), the other is interrupted (exit 143).
+    let runner = FakeRunner::scripted(|spec, _| match spec.env["Message"].as_str() {
+        "finishes" => Script::UntilStopped(Some(0)),
+        _ => Script::UntilStopped(Some(143)),
+    });
+    let world = World::with_runner(runner);
+    let finishes = world.queue.push("finishes");
+    let interrupted = world.queue.push("interrupted");
+    let config = WatcherConfig { workers: 2, ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(10)).await;
+    assert_eq!(world.queue.deleted(), vec![finishes.clone()], "done: not run again");
+    assert!(world.returns(&finishes).is_empty());
+    assert_eq!(world.returns(&interrupted), vec![Duration::ZERO]);
+    assert!(world.queue.is_visible(&interrupted));
+    assert!(world.notifier.sent().is_empty());
+    assert_eq!((summary.succeeded, summary.interrupted, summary.failed), (1, 1, 0));
+}
