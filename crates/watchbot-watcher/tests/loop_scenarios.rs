@@ -543,7 +543,12 @@ async fn heartbeats_of_many_messages_are_batched() {
         .collect();
     // Two renewals (20 s, 40 s) of 12 messages: batches of 10 and 2, twice.
     assert_eq!(batches, vec![10, 2, 10, 2]);
-    assert_eq!(ids.len(), 12);
+    // Every message renewed at 20 s and 40 s.
+    for id in &ids {
+        let at: Vec<Duration> =
+            world.queue.visibility_changes(id).into_iter().filter(|(_, t)| *t == WINDOW).map(|(at, _)| at).collect();
+        assert_eq!(at, vec![Duration::from_secs(20), Duration::from_secs(40)], "{id}");
+    }
 }
 
 /// Twenty messages whose tasks end a few milliseconds apart, polled every 10 ms.
