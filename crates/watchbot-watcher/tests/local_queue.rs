@@ -83,3 +83,26 @@ async fn dead_lettered_messages_are_counted_and_readable() {
     let dead = queue.dead_letter_queue().receive(request()).await.unwrap();
     assert_eq!(dead[0].message_id, id);
 }
+
+#[test]
+fn openers_racing_on_a_fresh_folder_all_succeed() {
+    // Every opener switches the new file to WAL at the same moment (a watcher and its workers' first
+    // `watchbot send`): that switch can fail with SQLITE_BUSY before the busy handler applies, so open retries it.
+    for round in 0..100 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (state, barrier) = (dir.path().join("state"), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    LocalQueue::open(&state, LocalQueueConfig::default()).map(|_| ())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let result = opener.join().unwrap();
+            assert!(result.is_ok(), "round {round}: {:?}", result.map_err(|e| format!("{e:#?}")));
+        }
+    }
+}

@@ -211,6 +211,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_visible ON dead_letters (visible_at_ms, seq);
 ";
 
+/// SQLite's "try again": another connection holds the lock we need.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
 impl LocalQueue {
     /// Opens (creating if needed) the queue in `state_dir`.
     pub fn open(state_dir: &Path, config: LocalQueueConfig) -> Result<LocalQueue, LocalQueueError> {
@@ -221,8 +226,21 @@ impl LocalQueue {
         let mut connection = Connection::open(&path).map_err(open_error)?;
         connection.busy_timeout(config.busy_timeout).map_err(open_error)?;
         // WAL persists in the file; setting it again is a no-op. It lets readers (counts, a second watcher's polls)
-        // run while another process writes.
-        connection.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())).map_err(open_error)?;
+        // run while another process writes. Switching a fresh file to WAL needs a moment of exclusive access, and
+        // openers that collide there get SQLITE_BUSY at once, without the busy handler (SQLite will not wait while
+        // holding the shared lock it took to read the schema: deadlock avoidance), so retry briefly. The same retry
+        // is in watchbot-progress's embedded store (`open_connection`); the crates share no code, hence the copy.
+        let mut attempt = 0;
+        loop {
+            match connection.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+                Ok(()) => break,
+                Err(e) if attempt < 50 && is_busy(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(open_error(e)),
+            }
+        }
         connection.pragma_update(None, "synchronous", config.durability.pragma()).map_err(open_error)?;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open_error)?;
         tx.execute_batch(SCHEMA).map_err(open_error)?;
