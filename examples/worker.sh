@@ -10,7 +10,7 @@
 # $WorkTopic), a rejection, a retry, and a failure. The message kind is in $Subject:
 #   map     "JOB PARTS"  split JOB into PARTS parts: set the total, send one `part` message per part
 #   part    "JOB N"      do part N of JOB; the call that completes the last part sends the `reduce` message
-#   reduce  "JOB"        combine the parts (once)
+#   reduce  "JOB"        combine the parts (at least once: safe to repeat)
 #   reject  any          exit 3: this message can never be processed
 #   retry   any          exit 4 on the first receive (e.g. a resource not ready yet), then succeed
 #   flaky   any          exit 1 on the first receive (a crash), then succeed
@@ -38,14 +38,28 @@ part)
     job=$1 part=$2
     say "part $part of $job: working"
     # ... the real work of one part goes here ...
-    finished=$(watchbot progress complete-part "$job" --part "$part")
-    if [ "$finished" = "true" ]; then
-        # Every part is done. Replays of a part message also see "true": reduce-sent keeps the reduce to one message.
-        if ! watchbot progress status "$job" | grep -q '"reduceSent": *true'; then
-            watchbot send --topic "$WorkTopic" --subject reduce --message "$job" >/dev/null
-            watchbot progress reduce-sent "$job" >/dev/null
-            say "part $part of $job: last part done, reduce sent"
-        fi
+    done=$(watchbot progress complete-part "$job" --part "$part" --json)
+    # Who sends the reduce message:
+    # - "finished":true: this call completed the last part (exactly one call gets that), so it sends it;
+    # - a replay of a part message after the job was done ("complete":true, not "finished") sends it only if
+    #   reduce-sent was never recorded: the run that finished the job may have crashed before sending it.
+    # This sends the reduce at least once, not exactly once: a replay that runs while the finishing run is between
+    # its send and its reduce-sent sends a second one. So the reduce step must be safe to run twice (here it only
+    # logs). Recording first and sending after would be at most once: a crash in between would lose the reduce.
+    send_reduce=no
+    case "$done" in
+    *'"finished":true'*) send_reduce=yes ;;
+    *'"complete":true'*)
+        case "$(watchbot progress status "$job" --json)" in
+        *'"reduceSent":true'*) ;;
+        *) send_reduce=yes ;;
+        esac
+        ;;
+    esac
+    if [ "$send_reduce" = yes ]; then
+        watchbot send --topic "$WorkTopic" --subject reduce --message "$job" >/dev/null
+        watchbot progress reduce-sent "$job" >/dev/null
+        say "part $part of $job: last part done, reduce sent"
     fi
     ;;
 reduce)

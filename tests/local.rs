@@ -81,6 +81,44 @@ fn the_example_runs_to_completion_with_its_expected_summary() {
 }
 
 #[test]
+fn the_example_sends_a_reduce_on_replays_only_when_none_was_recorded() {
+    // Two finished jobs whose part messages come again (at-least-once delivery): job-a's finishing run crashed
+    // before its reduce was sent (never recorded), job-b's reduce was sent and recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let table = state.join("progress.sqlite");
+    for args in [
+        &["set-total", "job-a", "-t", "1"][..],
+        &["complete-part", "job-a", "-p", "1"],
+        &["set-total", "job-b", "-t", "1"],
+        &["complete-part", "job-b", "-p", "1"],
+        &["reduce-sent", "job-b"],
+    ] {
+        let out = output(watchbot().arg("progress").args(args).arg("--table").arg(&table));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let messages = dir.path().join("messages.jsonl");
+    let lines =
+        ["job-a 1", "job-b 1", "job-a 1"].map(|m| serde_json::json!({"subject": "part", "message": m}).to_string());
+    std::fs::write(&messages, lines.join("\n")).unwrap();
+    let out = output(
+        watchbot()
+            .args(["local", "--state"])
+            .arg(&state)
+            .args(["--workers", "1", "--until-empty", "--messages"])
+            .arg(&messages)
+            .arg("--")
+            .arg(workspace_path("examples/worker.sh")),
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert_eq!(text.matches("reduce job-a: all parts done").count(), 1, "the lost reduce is sent once: {text}");
+    assert_eq!(text.matches("reduce job-b").count(), 0, "a recorded reduce is not sent again: {text}");
+    assert_eq!(summary(&text)["succeeded"], 4, "3 part replays and 1 reduce: {text}");
+}
+
+#[test]
 fn kill_9_mid_run_loses_nothing_and_counts_reconcile() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
