@@ -5,7 +5,6 @@
 
 pub use crate::aws::ecs::LaunchType;
 use crate::events::Level;
-use crate::message::ECS_OVERRIDES_LIMIT;
 use crate::run::{OnShutdown, TaskSizeLimit, WatcherConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -216,9 +215,10 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
     }
     // ECS tasks outlive a watcher's restart and are adopted by the next watcher; child processes must not.
     let on_shutdown = if ecs.is_some() { OnShutdown::LeaveRunning } else { OnShutdown::StopTasks };
-    let task_size_limit = ecs
-        .as_ref()
-        .map(|ecs| TaskSizeLimit { container_name: ecs.container_name.clone(), max_chars: ECS_OVERRIDES_LIMIT });
+    let task_size_limit = Some(match &ecs {
+        Some(ecs) => TaskSizeLimit::ecs(&ecs.container_name),
+        None => TaskSizeLimit::process(),
+    });
     let watcher = WatcherConfig {
         workers,
         message_timeout: Duration::from_secs(message_timeout),

@@ -58,6 +58,15 @@ pub fn task_env(message: &ReceivedMessage, task_env: &BTreeMap<String, String>) 
 /// ECS's limit on the container overrides of one RunTask, in characters of JSON.
 pub const ECS_OVERRIDES_LIMIT: usize = 8192;
 
+/// Linux's limit on one environment string of a new process, `NAME=value` and its NUL (`MAX_ARG_STRLEN`, 32 pages).
+pub const ENV_STRING_LIMIT: usize = 128 * 1024;
+
+/// The variable whose `NAME=value` string is longest, and its size in bytes with the terminating NUL (`None` for an
+/// empty environment).
+pub fn largest_env_string(env: &BTreeMap<String, String>) -> Option<(&str, usize)> {
+    env.iter().map(|(name, value)| (name.as_str(), name.len() + value.len() + 2)).max_by_key(|(_, size)| *size)
+}
+
 /// The size of the container overrides JSON the ECS runner sends for this environment:
 /// `{"containerOverrides":[{"name":<container>,"environment":[{"name":..,"value":..},..]}]}`.
 ///

@@ -59,13 +59,59 @@ impl<Q, R, N, D> Ports<Q, R, N, D> {
     }
 }
 
-/// A limit on the size of a task's environment, as the runner will send it (ECS container overrides).
+/// A limit on the size of a task's environment, as the runner will pass it. A message over it is not run: it goes to
+/// the dead-letter queue with a notification (it would fail the same way on every receive).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskSizeLimit {
-    /// The container the overrides name.
-    pub container_name: String,
-    /// The most characters of overrides JSON the runner accepts (ECS: 8,192).
-    pub max_chars: usize,
+pub enum TaskSizeLimit {
+    /// ECS container overrides.
+    Overrides {
+        /// The container the overrides name.
+        container_name: String,
+        /// The most characters of overrides JSON the runner accepts (ECS: 8,192).
+        max_chars: usize,
+    },
+    /// A child process's environment: each `NAME=value` string (Linux: 128 KiB, `MAX_ARG_STRLEN`; exec fails with
+    /// E2BIG past it).
+    EnvString {
+        /// The most bytes of one `NAME=value` string, its terminating NUL included.
+        max_bytes: usize,
+    },
+}
+
+impl TaskSizeLimit {
+    /// ECS's limit for the container overrides of `container_name`.
+    pub fn ecs(container_name: impl Into<String>) -> TaskSizeLimit {
+        TaskSizeLimit::Overrides { container_name: container_name.into(), max_chars: message::ECS_OVERRIDES_LIMIT }
+    }
+
+    /// Linux's limit for each environment string of a child process (the process runner).
+    pub fn process() -> TaskSizeLimit {
+        TaskSizeLimit::EnvString { max_bytes: message::ENV_STRING_LIMIT }
+    }
+
+    /// Why `env` is over this limit, or `None` when it fits.
+    fn exceeded_by(&self, env: &BTreeMap<String, String>) -> Option<String> {
+        match self {
+            TaskSizeLimit::Overrides { container_name, max_chars } => {
+                let size = message::overrides_size(container_name, env);
+                (size > *max_chars).then(|| {
+                    format!(
+                        "not run: its environment needs {size} characters of container overrides, over the limit of \
+                         {max_chars}"
+                    )
+                })
+            }
+            TaskSizeLimit::EnvString { max_bytes } => {
+                let (name, size) = message::largest_env_string(env)?;
+                (size > *max_bytes).then(|| {
+                    format!(
+                        "not run: its environment variable {name} needs {size} bytes, over the limit of {max_bytes} \
+                         bytes per variable of a child process"
+                    )
+                })
+            }
+        }
+    }
 }
 
 /// What a graceful stop does with tasks still running. Either way their messages return to the queue at once and
@@ -517,12 +563,9 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             }
         }
         let Some(slot) = self.slots.get(id) else { return };
-        if let Some(limit) = &self.config.task_size_limit {
-            let size = message::overrides_size(&limit.container_name, &slot.env);
-            if size > limit.max_chars {
-                self.too_large(id, size, limit.max_chars, attempts).await;
-                return;
-            }
+        if let Some(reason) = self.config.task_size_limit.as_ref().and_then(|limit| limit.exceeded_by(&slot.env)) {
+            self.too_large(id, reason, attempts).await;
+            return;
         }
         let spec = TaskSpec { message_id: id.to_string(), env: slot.env.clone() };
         match self.ports.runner.launch(&spec).await {
@@ -595,10 +638,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
 
     /// A message whose environment the runner cannot take: never run. With a dead-letter queue it is copied there
     /// and deleted; without one it returns with backoff (the queue's redrive policy dead-letters it in time).
-    async fn too_large(&mut self, id: &str, size: usize, limit: usize, attempts: u32) {
-        let reason = format!(
-            "not run: its environment needs {size} characters of container overrides, over the limit of {limit}"
-        );
+    async fn too_large(&mut self, id: &str, reason: String, attempts: u32) {
         let Some(dead_letter) = &self.ports.dead_letter else {
             if let Some(slot) = self.slots.remove(id) {
                 let reason = format!("{reason}; no dead-letter queue is configured, so it returns to the queue");

@@ -55,7 +55,7 @@ fn reads_the_whole_container_environment() {
             notify_after_retries: 2,
             stack_name: "prod".into(),
             task_env: vars(&[("LogGroup", "prod-logs"), ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")]),
-            task_size_limit: Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 }),
+            task_size_limit: Some(TaskSizeLimit::Overrides { container_name: "worker".into(), max_chars: 8192 }),
             batch_linger: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(20),
             on_shutdown: watchbot_watcher::OnShutdown::LeaveRunning,
@@ -133,6 +133,8 @@ fn the_cli_needs_only_the_queue_for_the_process_runner() {
         WatcherConfig {
             batch_linger: Duration::from_millis(50),
             shutdown_grace: Duration::from_secs(20),
+            // Child processes: Linux's 128 KiB per environment string.
+            task_size_limit: Some(TaskSizeLimit::EnvString { max_bytes: 131_072 }),
             ..WatcherConfig::default()
         }
     );

@@ -66,10 +66,7 @@ async fn the_loop_runs_ecs_tasks_adopts_and_dead_letters_on_the_emulator() {
         workers: 3,
         receive_wait: Duration::from_secs(1),
         poll_interval: Duration::from_millis(200),
-        task_size_limit: Some(TaskSizeLimit {
-            container_name: runner_config.container_name.clone(),
-            max_chars: watchbot_watcher::message::ECS_OVERRIDES_LIMIT,
-        }),
+        task_size_limit: Some(TaskSizeLimit::ecs(&runner_config.container_name)),
         jitter: Jitter::Fixed(0.0),
         ..WatcherConfig::default()
     };

@@ -431,7 +431,7 @@ async fn the_task_environment_is_the_message_plus_task_env() {
 }
 
 fn ecs_limit() -> Option<TaskSizeLimit> {
-    Some(TaskSizeLimit { container_name: "worker".into(), max_chars: 8192 })
+    Some(TaskSizeLimit::Overrides { container_name: "worker".into(), max_chars: 8192 })
 }
 
 #[tokio::test(start_paused = true)]
@@ -780,4 +780,32 @@ async fn a_task_that_finishes_its_job_when_told_to_stop_keeps_its_outcome() {
     assert!(world.queue.is_visible(&interrupted));
     assert!(world.notifier.sent().is_empty());
     assert_eq!((summary.succeeded, summary.interrupted, summary.failed), (1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_too_large_for_a_child_process_environment_goes_to_the_dead_letter_queue() {
+    let world = World::new();
+    let dead_letter = FakeQueue::new();
+    // Linux refuses (E2BIG) an environment string over 128 KiB: `Message=` + body + NUL.
+    let fits = "0".repeat(128 * 1024 - "Message=".len() - 1);
+    let over = format!("{fits}0");
+    let big = world.queue.push(&over);
+    let small = world.queue.push(&fits);
+    let config = WatcherConfig { workers: 2, task_size_limit: Some(TaskSizeLimit::process()), ..config() };
+    let ports = world.ports().with_dead_letter(dead_letter.clone());
+    let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
+    assert_eq!(dead_letter.sent(), vec![over]);
+    assert_eq!(world.runner.launched(), vec![small.clone()]);
+    let mut deleted = world.queue.deleted();
+    deleted.sort();
+    assert_eq!(deleted, vec![big.clone(), small]);
+    let sent = world.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].subject.ends_with(&big));
+    assert!(
+        sent[0].body.contains("environment variable Message needs 131073 bytes, over the limit of 131072"),
+        "{}",
+        sent[0].body
+    );
+    assert_eq!((summary.dead_lettered, summary.failed), (1, 0));
 }
