@@ -260,6 +260,53 @@ fn a_bad_worker_command_enqueues_nothing_from_messages() {
 }
 
 #[test]
+fn the_summary_counts_this_watchers_redrives_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // Its own: a message that fails once with one receive allowed moves on its next receive.
+    let messages = messages_file(dir.path(), ["poison".to_string()]);
+    let out = output(
+        watchbot()
+            .args(["local", "--state"])
+            .arg(&state)
+            .args(["--max-receive-count", "1", "--no-backoff", "--until-empty", "--messages"])
+            .arg(&messages)
+            .args(["--", "false"]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let numbers = summary(&stdout(&out));
+    assert_eq!((numbers["received"], numbers["failed"], numbers["dead-lettered"]), (1, 1, 1), "{}", stdout(&out));
+
+    // Another watcher's (simulated by a dead letter added while this one runs): not counted here.
+    let record = dir.path().join("record.txt");
+    let worker = script(dir.path(), "worker.sh", "echo \"$Message\" >> \"$RECORD\"");
+    let child = watchbot()
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--")
+        .arg(&worker)
+        .env("RECORD", &record)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let queue = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    queue.send_all(vec![OutgoingMessage { body: "ping".into(), ..OutgoingMessage::default() }]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lines(&record).is_empty() {
+        assert!(Instant::now() < deadline, "the watcher never ran the message");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    queue.dead_letter_queue().send_all(vec![OutgoingMessage { body: "theirs".into(), ..Default::default() }]).unwrap();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let numbers = summary(&stdout(&out));
+    assert_eq!((numbers["received"], numbers["dead-lettered"]), (1, 0), "{}", stdout(&out));
+    assert_eq!(counts(&state).dead_lettered, 2, "both dead letters are in the queue");
+}
+
+#[test]
 fn sigterm_stops_gracefully_and_returns_the_running_message() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

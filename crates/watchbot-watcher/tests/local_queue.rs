@@ -106,3 +106,17 @@ fn openers_racing_on_a_fresh_folder_all_succeed() {
         }
     }
 }
+
+#[tokio::test]
+async fn each_handle_counts_only_its_own_redrives() {
+    // Two watchers on one state folder: the one whose receive moved a message counts it, the other does not.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
+    let (a, b) = (LocalQueue::open(dir.path(), config.clone()).unwrap(), LocalQueue::open(dir.path(), config).unwrap());
+    a.send(OutgoingMessage { body: "poison".into(), ..Default::default() }).await.unwrap();
+    let once = ReceiveRequest { visibility_timeout: Some(Duration::ZERO), ..request() };
+    assert_eq!(a.receive(once).await.unwrap().len(), 1, "the one allowed receive");
+    assert!(b.receive(request()).await.unwrap().is_empty(), "b's receive redrives it instead");
+    assert_eq!((a.redriven(), b.redriven(), b.clone().redriven()), (0, 1, 1));
+    assert_eq!(a.counts().unwrap().dead_lettered, 1);
+}

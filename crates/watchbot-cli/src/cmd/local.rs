@@ -120,7 +120,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .with_dead_letter(queue.dead_letter_queue())
         .with_events(sink);
 
-    let dead_before = queue.counts().map(|c| c.dead_lettered).unwrap_or(0);
     let summary = runtime.block_on(async {
         let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(counters.clone())));
         let shutdown = shutdown(queue.clone(), args.until_empty);
@@ -133,8 +132,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     });
     let summary = summary.map_err(|e| Failure::from_error(&e))?;
     let counts = queue.counts().unwrap_or_default();
-    let redriven = counts.dead_lettered.saturating_sub(dead_before);
-    println!("{}", summary_line(&summary, redriven));
+    // This watcher's own redrives: another watcher on the same state folder counts its own.
+    println!("{}", summary_line(&summary, queue.redriven()));
     println!("{}", queue_line(&counts, &state));
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,7 @@ use crate::ports::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -168,6 +169,8 @@ struct Inner {
     path: PathBuf,
     state_dir: PathBuf,
     config: LocalQueueConfig,
+    /// Messages this handle's receives moved to the dead-letter queue (see [`LocalQueue::redriven`]).
+    redriven: AtomicU64,
 }
 
 /// The embedded queue (or, from [`LocalQueue::dead_letter_queue`], its dead-letter queue). Cheap to clone: clones
@@ -251,6 +254,7 @@ impl LocalQueue {
                 path,
                 state_dir: state_dir.to_path_buf(),
                 config,
+                redriven: AtomicU64::new(0),
             }),
             table: Table::Messages,
         })
@@ -259,6 +263,13 @@ impl LocalQueue {
     /// The dead-letter queue of this queue (same file). It implements [`Queue`] too, without redrive.
     pub fn dead_letter_queue(&self) -> LocalQueue {
         LocalQueue { inner: self.inner.clone(), table: Table::DeadLetters }
+    }
+
+    /// How many messages receives through this handle (and its clones) moved to the dead-letter queue since it was
+    /// opened. Unlike a difference of [`LocalQueue::counts`], this leaves out what other processes sharing the
+    /// state folder (a second watcher) redrove, so their summaries do not count one message twice.
+    pub fn redriven(&self) -> u64 {
+        self.inner.redriven.load(Ordering::Relaxed)
     }
 
     /// The SQLite file.
@@ -360,6 +371,7 @@ impl LocalQueue {
         max: usize,
         visibility: Duration,
     ) -> Result<Result<Vec<ReceivedMessage>, Option<i64>>, PortError> {
+        let inner = self.inner.clone();
         self.with_connection(move |connection, table, config| {
             let now = now_ms();
             let name = table.name();
@@ -372,6 +384,7 @@ impl LocalQueue {
             }
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_ms();
+            let mut redriven = 0;
             if let (Table::Messages, Some(max_receives)) = (table, config.max_receive_count) {
                 // Redrive at receive time, as SQS does: a message visible again after its last allowed receive.
                 tx.execute(
@@ -381,7 +394,7 @@ impl LocalQueue {
                      FROM messages WHERE visible_at_ms <= ?1 AND receive_count >= ?2 ORDER BY seq",
                     params![now, max_receives],
                 )?;
-                tx.execute(
+                redriven = tx.execute(
                     "DELETE FROM messages WHERE visible_at_ms <= ?1 AND receive_count >= ?2",
                     params![now, max_receives],
                 )?;
@@ -428,6 +441,8 @@ impl LocalQueue {
                 }
             }
             tx.commit()?;
+            // Counted once committed: a failed transaction moved nothing.
+            inner.redriven.fetch_add(redriven as u64, Ordering::Relaxed);
             if received.is_empty() {
                 // Everything visible was dead-lettered, or another process took it between the read and the lock.
                 return Ok(Err(None));
