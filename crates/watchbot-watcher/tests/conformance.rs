@@ -28,6 +28,8 @@ struct Quirks {
 /// A queue under test, its dead-letter queue, and its quirks. The temp dir keeps the local state folder alive.
 struct Subject<Q: Queue, D: Queue> {
     queue: Q,
+    /// The same queue through another connection (another process, for the local queue).
+    other: Q,
     dead_letters: D,
     quirks: Quirks,
     _dir: Option<tempfile::TempDir>,
@@ -42,9 +44,10 @@ const WINDOW: u64 = 3;
 fn local() -> Subject<LocalQueue, LocalQueue> {
     let dir = tempfile::tempdir().unwrap();
     let config = LocalQueueConfig { max_receive_count: Some(MAX_RECEIVES), ..LocalQueueConfig::default() };
-    let queue = LocalQueue::open(&dir.path().join(".watchbot"), config).unwrap();
+    let queue = LocalQueue::open(&dir.path().join(".watchbot"), config.clone()).unwrap();
+    let other = LocalQueue::open(&dir.path().join(".watchbot"), config).unwrap();
     let dead_letters = queue.dead_letter_queue();
-    Subject { queue, dead_letters, quirks: Quirks { stale_handle_deletes: false }, _dir: Some(dir) }
+    Subject { queue, other, dead_letters, quirks: Quirks { stale_handle_deletes: false }, _dir: Some(dir) }
 }
 
 async fn sqs() -> Subject<SqsQueue, SqsQueue> {
@@ -81,7 +84,8 @@ async fn sqs() -> Subject<SqsQueue, SqsQueue> {
         .queue_url
         .unwrap();
     Subject {
-        queue: SqsQueue::new(client.clone(), url),
+        queue: SqsQueue::new(client.clone(), url.clone()),
+        other: SqsQueue::new(aws_sdk_sqs::Client::new(&config), url),
         dead_letters: SqsQueue::new(client, dlq_url),
         quirks: Quirks { stale_handle_deletes: true },
         _dir: None,
@@ -239,6 +243,46 @@ async fn delay_hides_a_new_message(subject: Subject<impl Queue, impl Queue>) {
     assert!(start.elapsed() >= Duration::from_secs(WINDOW - 1), "arrived after {:?}", start.elapsed());
 }
 
+/// The watcher's heartbeat: extending a hidden message's visibility keeps it hidden past its original timeout, and
+/// it comes back when the extension ends.
+async fn extending_visibility_keeps_a_message_hidden(subject: Subject<impl Queue, impl Queue>) {
+    let queue = &subject.queue;
+    let id = queue.send(message("long task")).await.unwrap();
+    let first = receive_n(queue, 1, WINDOW).await.remove(0);
+    let received = Instant::now();
+    // One heartbeat, a second into the window: hidden for 2 * WINDOW from now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    queue.change_visibility(&first.receipt_handle, Duration::from_secs(2 * WINDOW)).await.unwrap();
+    let extended = Instant::now();
+    // Past the original window (with a second to spare each way): still hidden.
+    tokio::time::sleep((received + Duration::from_secs(WINDOW + 1)).saturating_duration_since(Instant::now())).await;
+    assert!(queue.receive(request(0, Some(30))).await.unwrap().is_empty(), "hidden past its original timeout");
+    let again = receive_n(queue, 1, 30).await.remove(0);
+    assert_eq!(again.message_id, id);
+    assert_eq!(again.receive_count, 2);
+    assert!(extended.elapsed() >= Duration::from_secs(2 * WINDOW - 1), "back after {:?}", extended.elapsed());
+}
+
+/// A long poll returns as soon as a message arrives from another connection, not at the end of its wait.
+async fn a_long_poll_returns_when_another_connection_sends(subject: Subject<impl Queue, impl Queue>) {
+    let started = Instant::now();
+    let wait = Duration::from_secs(10);
+    let (got, id) = tokio::join!(
+        subject.queue.receive(ReceiveRequest {
+            max_messages: 10,
+            wait,
+            visibility_timeout: Some(Duration::from_secs(30))
+        }),
+        async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            subject.other.send(message("wake up")).await.unwrap()
+        }
+    );
+    let got = got.unwrap();
+    assert_eq!(got.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>(), [id]);
+    assert!(started.elapsed() < wait - Duration::from_secs(3), "returned after {:?}", started.elapsed());
+}
+
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {
         mod local_queue {
@@ -260,4 +304,6 @@ conformance!(
     batch_calls_report_only_the_bad_entry,
     redrive_to_dead_letters_after_threshold,
     delay_hides_a_new_message,
+    extending_visibility_keeps_a_message_hidden,
+    a_long_poll_returns_when_another_connection_sends,
 );
