@@ -200,6 +200,12 @@ async fn stop_kills_the_whole_group_after_the_grace_period() {
     let handle = start(&runner, &spec("m", &[])).await;
     let text = wait_for_file(&pids).await;
     let ids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    // The owning task records the pid just after the spawn returns; the child may have written its file before that.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while runner.pid(&handle).is_none() {
+        assert!(Instant::now() < deadline, "pid never recorded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(runner.pid(&handle), Some(ids[0]));
     let started = Instant::now();
     runner.stop(&handle, "message timeout").await.unwrap();
@@ -269,17 +275,42 @@ async fn find_running_adopts_by_message_id() {
 
 #[tokio::test]
 async fn children_are_reaped_without_being_polled() {
-    let runner = shell("exit 0");
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let runner = shell(&format!("while [ ! -e {} ]; do sleep 0.02; done", release.display()));
     let handles = [start(&runner, &spec("a", &[])).await, start(&runner, &spec("b", &[])).await];
-    let pids: Vec<u32> = handles.iter().map(|h| runner.pid(h).expect("running")).collect();
-    // Nobody polls: the owning tasks must still reap the children, leaving no zombie behind.
+    // The children are spawned by their owning tasks: wait until both have a pid.
     let deadline = Instant::now() + Duration::from_secs(20);
+    let pids: Vec<u32> = loop {
+        let pids: Vec<u32> = handles.iter().filter_map(|h| runner.pid(h)).collect();
+        if pids.len() == handles.len() {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "children never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    std::fs::write(&release, "").unwrap();
+    // Nobody polls: the owning tasks must still reap the children, leaving no zombie behind.
     for pid in pids {
         while process_exists(pid) {
             assert!(Instant::now() < deadline, "child {pid} not reaped (state {:?})", process_state(pid));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+#[tokio::test]
+async fn a_stop_asked_before_the_child_is_spawned_is_carried_out() {
+    let runner = shell("sleep 30");
+    let handle = start(&runner, &spec("m", &[])).await;
+    // At once, before the owning task has necessarily spawned the child.
+    runner.stop(&handle, "shutdown").await.unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: None, reason: "killed by signal 15 after stop (shutdown)".into() }
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@
 //! script's `sleep`, a pipeline), and a Ctrl-C in the terminal reaches only the watcher, which then stops its tasks
 //! gracefully.
 //!
-//! Every child is owned by a small tokio task that waits for it (so it is reaped as soon as it exits: no zombies),
+//! Every child is owned by a small tokio task that spawns it (fork/exec on a blocking thread, so `launch` returns at
+//! once and children start in parallel), waits for it (so it is reaped as soon as it exits: no zombies),
 //! records its exit status, and carries out `stop`: SIGTERM to the group, then SIGKILL after `stop_grace`. Signals are
 //! sent only by that task, while the child is known not to be reaped, so a recycled pid is never signalled.
 //!
@@ -135,40 +136,27 @@ impl TaskRunner for ProcessRunner {
     }
 
     async fn launch(&self, spec: &TaskSpec) -> Result<Launch<ProcessHandle>, PortError> {
-        let mut command = self.command(spec);
+        let command = self.command(spec);
+        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         let id = {
             let mut shared = lock(&self.shared);
+            let id = shared.next;
             shared.next += 1;
-            shared.next - 1
+            let slot = Slot { message_id: spec.message_id.clone(), pid: None, finished: None, stop: Some(stop_tx) };
+            shared.slots.insert(id, slot);
+            id
         };
-        // Spawned outside the lock (fork/exec takes a while); the slot is registered before the owning task starts,
-        // so that task never records an exit for a slot that does not exist yet.
-        let spawned = command.spawn();
-        let mut shared = lock(&self.shared);
-        match spawned {
-            Ok(child) => {
-                let (stop_tx, stop_rx) = mpsc::unbounded_channel();
-                shared.slots.insert(
-                    id,
-                    Slot { message_id: spec.message_id.clone(), pid: child.id(), finished: None, stop: Some(stop_tx) },
-                );
-                drop(shared);
-                let owner = Owner {
-                    id,
-                    grace: self.config.stop_grace,
-                    shared: Arc::clone(&self.shared),
-                    exited: Arc::clone(&self.exited),
-                };
-                tokio::spawn(owner.run(child, stop_rx));
-            }
-            Err(error) => {
-                let reason = format!("failed to start: {}: {error}", self.config.program.display());
-                let finished = Some(TaskState::Stopped { exit_code: None, reason });
-                shared.slots.insert(id, Slot { message_id: spec.message_id.clone(), pid: None, finished, stop: None });
-                drop(shared);
-                self.exited.notify_one();
-            }
-        }
+        // The fork/exec happens on the owning task (on a blocking thread), so `launch` returns at once and several
+        // children start in parallel; a stop asked for meanwhile waits in the channel and is carried out as soon as
+        // the child exists.
+        let owner = Owner {
+            id,
+            grace: self.config.stop_grace,
+            shared: Arc::clone(&self.shared),
+            exited: Arc::clone(&self.exited),
+            program: self.config.program.display().to_string(),
+        };
+        tokio::spawn(owner.start(command, stop_rx));
         Ok(Launch::Started(ProcessHandle(id)))
     }
 
@@ -225,11 +213,41 @@ struct Owner {
     grace: Duration,
     shared: Arc<Mutex<Slots>>,
     exited: Arc<Notify>,
+    program: String,
 }
 
 impl Owner {
+    /// Spawns the child, then owns it; a child that cannot be spawned is recorded as a task that failed to start.
+    async fn start(self, mut command: tokio::process::Command, stop_rx: mpsc::UnboundedReceiver<String>) {
+        let spawned = tokio::task::spawn_blocking(move || command.spawn())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match spawned {
+            Ok(child) => {
+                if let Some(slot) = lock(&self.shared).slots.get_mut(&self.id) {
+                    slot.pid = child.id();
+                }
+                self.run(child, stop_rx).await;
+            }
+            Err(error) => {
+                let reason = format!("failed to start: {}: {error}", self.program);
+                self.finish(TaskState::Stopped { exit_code: None, reason });
+            }
+        }
+    }
+
+    fn finish(&self, state: TaskState) {
+        let mut shared = lock(&self.shared);
+        if let Some(slot) = shared.slots.get_mut(&self.id) {
+            slot.finished = Some(state);
+            slot.stop = None;
+        }
+        drop(shared);
+        self.exited.notify_one();
+    }
+
     async fn run(self, mut child: tokio::process::Child, mut stop_rx: mpsc::UnboundedReceiver<String>) {
-        let Owner { id, grace, shared, exited } = self;
+        let grace = self.grace;
         let mut stop_reason: Option<String> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut requests_open = true;
@@ -261,13 +279,7 @@ impl Owner {
             Ok(status) => describe(status, stop_reason.as_deref()),
             Err(error) => TaskState::Stopped { exit_code: None, reason: format!("lost track of the child: {error}") },
         };
-        let mut shared = lock(&shared);
-        if let Some(slot) = shared.slots.get_mut(&id) {
-            slot.finished = Some(state);
-            slot.stop = None;
-        }
-        drop(shared);
-        exited.notify_one();
+        self.finish(state);
     }
 }
 
