@@ -342,3 +342,31 @@ fn sigterm_stops_gracefully_and_returns_the_running_message() {
     // Returned unfinished, never deleted: visible again at once.
     assert_eq!(counts(&state), QueueCounts { visible: 1, ..QueueCounts::default() });
 }
+
+#[test]
+fn a_message_too_large_for_a_child_environment_is_dead_lettered_without_running() {
+    // Linux refuses an environment string over 128 KiB (E2BIG): such a message could never start, so it goes to
+    // the dead-letter queue with a notification instead of failing on every receive.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let ran = dir.path().join("ran");
+    let worker = script(dir.path(), "worker.sh", &format!("echo \"${{#Message}}\" >> {}", ran.display()));
+    let messages = messages_file(dir.path(), ["x".repeat(200 * 1024), "small".to_string()]);
+    let out = output(
+        watchbot()
+            .args(["local", "--state"])
+            .arg(&state)
+            .arg("--messages")
+            .arg(&messages)
+            .args(["--until-empty", "--"])
+            .arg(&worker),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = summary(&stdout(&out));
+    assert_eq!(summary["succeeded"], 1, "{summary:?}");
+    assert_eq!(summary["dead-lettered"], 1, "{summary:?}");
+    assert_eq!(lines(&ran), ["5"], "only the small message ran");
+    assert_eq!(counts(&state).dead_lettered, 1);
+    let notifications = lines(&state.join("notifications.jsonl"));
+    assert_eq!(notifications.len(), 1, "{notifications:?}");
+}

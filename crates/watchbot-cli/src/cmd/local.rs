@@ -25,7 +25,7 @@ use watchbot_watcher::local::queue::{
     DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
 };
 use watchbot_watcher::ports::OutgoingMessage;
-use watchbot_watcher::{Outcome, Ports, RunSummary, WatcherConfig};
+use watchbot_watcher::{Outcome, Ports, RunSummary, TaskSizeLimit, WatcherConfig};
 
 /// The progress store's file in the state folder (`ProgressTable` of local tasks).
 pub const PROGRESS_FILE: &str = "progress.sqlite";
@@ -111,6 +111,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         receive_wait: Duration::from_secs(2),
         poll_interval: Duration::from_millis(250),
         shutdown_grace: Duration::from_secs(15),
+        // A message too large for a child's environment would fail to start on every receive: dead-letter it.
+        task_size_limit: Some(TaskSizeLimit::process()),
         ..WatcherConfig::default()
     };
     let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
