@@ -370,3 +370,47 @@ fn a_message_too_large_for_a_child_environment_is_dead_lettered_without_running(
     let notifications = lines(&state.join("notifications.jsonl"));
     assert_eq!(notifications.len(), 1, "{notifications:?}");
 }
+
+#[test]
+fn workers_of_a_watcher_killed_with_kill_9_die_with_it() {
+    // An orphaned worker would keep running unheld while its message reappears and runs again beside it.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let pids = dir.path().join("pids");
+    let finished = dir.path().join("finished");
+    let worker = script(
+        dir.path(),
+        "worker.sh",
+        &format!("echo $$ >> {}\nsleep 20\necho \"$Message\" >> {}", pids.display(), finished.display()),
+    );
+    let messages = messages_file(dir.path(), ["a".to_string(), "b".to_string()]);
+    let mut watcher = watchbot()
+        .args(["local", "--state"])
+        .arg(&state)
+        .args(["--workers", "2", "--messages"])
+        .arg(&messages)
+        .arg("--")
+        .arg(&worker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines(&pids).len() < 2 {
+        assert!(Instant::now() < deadline, "the workers never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    watcher.kill().unwrap(); // SIGKILL: no chance to stop its tasks
+    watcher.wait().unwrap();
+
+    let alive = |pid: &String| {
+        // Gone, or a zombie waiting for its new parent to reap it, both count as dead.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&pids).iter().any(alive) {
+        assert!(Instant::now() < deadline, "workers still running after the watcher died: {:?}", lines(&pids));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(lines(&finished).is_empty(), "no worker finished its job after the watcher died");
+}

@@ -6,10 +6,16 @@
 //! script's `sleep`, a pipeline), and a Ctrl-C in the terminal reaches only the watcher, which then stops its tasks
 //! gracefully.
 //!
-//! Every child is owned by a small tokio task that spawns it (fork/exec on a blocking thread, so `launch` returns at
-//! once and children start in parallel), waits for it (so it is reaped as soon as it exits: no zombies),
+//! Every child is owned by a small tokio task that spawns it (fork/exec on the runner's spawner thread, so `launch`
+//! returns at once), waits for it (so it is reaped as soon as it exits: no zombies),
 //! records its exit status, and carries out `stop`: SIGTERM to the group, then SIGKILL after `stop_grace`. Signals are
 //! sent only by that task, while the child is known not to be reaped, so a recycled pid is never signalled.
+//!
+//! Children die with the watcher: each is spawned with `PR_SET_PDEATHSIG` = SIGKILL, so a watcher killed with
+//! `kill -9` (or crashing) does not leave a worker running unheld, whose message would reappear after one heartbeat
+//! window and run a second time beside it. Linux sends that signal when the thread that forked the child ends, so
+//! every fork happens on one spawner thread that lives as long as the process. It reaches the direct child only: a
+//! worker's own children (a shell script's commands) are the worker's to stop.
 //!
 //! A command that cannot be started (missing program, not executable, bad working folder) is still reported as
 //! [`Launch::Started`]: its handle polls as `Stopped { exit_code: None, reason: "failed to start: ..." }`, so the loop
@@ -218,10 +224,8 @@ struct Owner {
 
 impl Owner {
     /// Spawns the child, then owns it; a child that cannot be spawned is recorded as a task that failed to start.
-    async fn start(self, mut command: tokio::process::Command, stop_rx: mpsc::UnboundedReceiver<String>) {
-        let spawned = tokio::task::spawn_blocking(move || command.spawn())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    async fn start(self, command: tokio::process::Command, stop_rx: mpsc::UnboundedReceiver<String>) {
+        let spawned = spawn_with_parent_death_signal(command).await;
         match spawned {
             Ok(child) => {
                 if let Some(slot) = lock(&self.shared).slots.get_mut(&self.id) {
@@ -302,6 +306,62 @@ fn describe(status: ExitStatus, stop_reason: Option<&str>) -> TaskState {
         None => how,
     };
     TaskState::Stopped { exit_code: status.code(), reason }
+}
+
+type SpawnRequest = (
+    tokio::process::Command,
+    tokio::runtime::Handle,
+    tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>,
+);
+
+/// Spawns `command` on the spawner thread, with SIGKILL as its parent-death signal.
+async fn spawn_with_parent_death_signal(
+    mut command: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnRequest>>> = std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        // Never joined and never ends: the parent-death signal fires when the forking thread exits, so this thread
+        // must live as long as the process.
+        std::thread::Builder::new()
+            .name("watchbot-spawner".into())
+            .spawn(move || {
+                for (mut command, runtime, reply) in rx {
+                    let _context = runtime.enter();
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        Mutex::new(tx)
+    });
+    set_parent_death_signal(&mut command);
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = (command, tokio::runtime::Handle::current(), reply);
+    if spawner.lock().unwrap_or_else(|e| e.into_inner()).send(request).is_err() {
+        return Err(std::io::Error::other("the spawner thread is gone"));
+    }
+    answer.await.unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread dropped the request")))
+}
+
+/// Makes the child receive SIGKILL when the thread that forked it (the spawner thread, so: the watcher) dies.
+#[allow(unsafe_code)]
+fn set_parent_death_signal(command: &mut tokio::process::Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe functions (prctl,
+    // getppid) and builds only OS-error io::Errors, which allocate nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The watcher may have died between fork and prctl: then nobody holds this message; do not run it.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                // ESRCH: "no such process", the watcher. No allocation here: another thread may hold malloc's lock.
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Sends `signal` to the process group led by `pid`.
