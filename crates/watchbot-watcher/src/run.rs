@@ -514,9 +514,13 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 continue;
             }
             let env = message::task_env(&message, &self.config.task_env);
+            // A message received for the first time cannot have a task yet (a task is only ever started for a
+            // received message), so the look for one (ECS: a ListTasks call) is skipped; from the second receive on,
+            // or after an ambiguous launch failure, the loop looks before it launches.
+            let checked_running = message.receive_count <= 1;
             let slot = Slot {
                 env,
-                stage: Stage::Waiting { next_attempt: now, attempts: 0, checked_running: false },
+                stage: Stage::Waiting { next_attempt: now, attempts: 0, checked_running },
                 next_heartbeat: now + self.config.heartbeat_window / 3,
                 message,
             };

@@ -114,6 +114,14 @@ impl FakeQueue {
         id
     }
 
+    /// Sets how many times a message was received before (as if other watchers had received it and let it go).
+    pub fn set_receive_count(&self, id: &str, count: u32) {
+        let mut state = lock(&self.state);
+        if let Some(message) = state.messages.iter_mut().find(|m| m.id == id) {
+            message.receive_count = count;
+        }
+    }
+
     /// Makes the next `count` calls of `operation` (`receive`, `delete`, `change_visibility`, `send`) fail with
     /// `error`.
     pub fn fail_next(&self, operation: &'static str, count: usize, error: PortError) {

@@ -279,7 +279,8 @@ async fn a_launch_rejected_for_good_is_a_failure_to_start() {
 async fn a_duplicate_receive_adopts_the_running_task() {
     let world = World::new();
     let id = world.queue.push("0");
-    // Another watcher started this message's task; it runs 10 more seconds and exits 0.
+    // Another watcher received it and started its task; it runs 10 more seconds and exits 0.
+    world.queue.set_receive_count(&id, 1);
     world.runner.start_elsewhere(&id, Script::Exit { after: Duration::from_secs(10), code: Some(0) });
     let summary = world.run_for(&config(), Duration::from_secs(15)).await;
     let calls = world.runner.calls();
@@ -617,10 +618,8 @@ async fn a_launch_that_fails_after_starting_the_task_adopts_it_instead_of_launch
     assert_eq!(world.runner.launched(), vec![id.clone()], "one task");
     let calls: Vec<RunnerCall> =
         world.runner.calls().into_iter().filter(|c| !matches!(c, RunnerCall::Poll(_))).collect();
-    assert_eq!(
-        calls,
-        vec![RunnerCall::FindRunning(id.clone()), RunnerCall::Launch(id.clone()), RunnerCall::FindRunning(id.clone())]
-    );
+    // A first receive launches without looking; the retry after the ambiguous failure looks first.
+    assert_eq!(calls, vec![RunnerCall::Launch(id.clone()), RunnerCall::FindRunning(id.clone())]);
     assert_eq!((summary.launched, summary.adopted, summary.succeeded, summary.failed), (0, 1, 1, 0));
     assert_eq!(world.queue.deleted(), vec![id]);
 }
@@ -808,4 +807,26 @@ async fn a_message_too_large_for_a_child_process_environment_goes_to_the_dead_le
         sent[0].body
     );
     assert_eq!((summary.dead_lettered, summary.failed), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_receive_launches_without_looking_for_a_task_and_a_second_receive_looks() {
+    let world = World::new();
+    let first = world.queue.push("0@1");
+    let again = world.queue.push("0@1");
+    // `again` was received once before (by a watcher that died): a task may be running for it.
+    world.queue.set_receive_count(&again, 1);
+    let config = WatcherConfig { workers: 2, ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(10)).await;
+    assert_eq!((summary.received, summary.launched, summary.adopted, summary.succeeded), (2, 2, 0, 2));
+    let calls: Vec<RunnerCall> =
+        world.runner.calls().into_iter().filter(|c| !matches!(c, RunnerCall::Poll(_))).collect();
+    assert!(!calls.contains(&RunnerCall::FindRunning(first.clone())), "{calls:?}");
+    assert!(calls.contains(&RunnerCall::Launch(first.clone())), "{calls:?}");
+    let look = calls.iter().position(|c| *c == RunnerCall::FindRunning(again.clone())).expect("looked first");
+    let launch = calls.iter().position(|c| *c == RunnerCall::Launch(again.clone())).expect("launched");
+    assert!(look < launch, "{calls:?}");
+    let mut deleted = world.queue.deleted();
+    deleted.sort();
+    assert_eq!(deleted, vec![first, again]);
 }
