@@ -30,6 +30,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use tokio::sync::Notify;
 use watchbot_watcher::aws::ecs::EcsRunner;
 use watchbot_watcher::aws::sqs::SqsQueue;
+use watchbot_watcher::config::SQS_BATCH_LINGER;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
 use watchbot_watcher::ports::{
     BatchFailure, Notification, Notifier, OutgoingMessage, PortError, Queue, ReceiveRequest, ReceivedMessage,
@@ -400,7 +401,8 @@ async fn process_mode_requests(sdk: &aws_config::SdkConfig, n: usize) -> Counts 
     let done = Arc::new(Notify::new());
     let sink = DeleteCounter { deleted: AtomicU64::new(0), target: n as u64, done: done.clone() };
     let ports = Ports::new(queue, runner, NullNotifier).with_events(sink);
-    let config = WatcherConfig { workers: 10, ..WatcherConfig::default() };
+    // As `watch` runs against SQS: deletes and receives gather into batches.
+    let config = WatcherConfig { workers: 10, batch_linger: SQS_BATCH_LINGER, ..WatcherConfig::default() };
     let start = Instant::now();
     let summary = run(ports, &config, async move { done.notified().await }).await.expect("loop");
     assert_eq!(summary.succeeded, n as u64, "{summary:?}");
@@ -418,7 +420,7 @@ async fn ecs_mode_requests(sdk: &aws_config::SdkConfig, n: usize) -> Counts {
     let sink = DeleteCounter { deleted: AtomicU64::new(0), target: n as u64, done: done.clone() };
     let ports = Ports::new(queue, runner, NullNotifier).with_events(sink);
     // Enough workers that every message is in flight at once, as on a busy cluster.
-    let config = WatcherConfig { workers: 50, ..WatcherConfig::default() };
+    let config = WatcherConfig { workers: 50, batch_linger: SQS_BATCH_LINGER, ..WatcherConfig::default() };
     let start = Instant::now();
     let summary = run(ports, &config, async move { done.notified().await }).await.expect("loop");
     assert_eq!(summary.succeeded, n as u64, "{summary:?}");

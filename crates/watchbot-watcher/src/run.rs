@@ -296,6 +296,7 @@ where
             };
             receiving = Some(Box::pin(ports.queue.receive(request)));
         }
+        state.receive_in_flight = receiving.is_some();
         let wake = state.next_wake();
         let has_running = state.slots.values().any(|slot| matches!(slot.stage, Stage::Running { .. }));
         tokio::select! {
@@ -351,7 +352,11 @@ struct Ack {
     message_id: String,
     receipt_handle: String,
     attempts: u32,
+    /// When it may go (after `batch_linger`, or a retry's delay).
     due: Instant,
+    /// When it must go even if the batch is not full: later than `due` while other messages in flight may still
+    /// join its batch (at most [`MAX_ACK_LINGER`] after it was queued).
+    latest: Instant,
     next_heartbeat: Instant,
 }
 
@@ -366,6 +371,9 @@ struct PendingNote {
 const MAX_RETURN_ATTEMPTS: u32 = 8;
 const MAX_NOTE_ATTEMPTS: u32 = 5;
 const BATCH: usize = 10;
+/// The longest a first delete or return waits for company (tasks still running, a receive in flight) to fill its
+/// batch, when `batch_linger` is set: a second at most, well inside any heartbeat window (its hold is renewed anyway).
+const MAX_ACK_LINGER: Duration = Duration::from_secs(1);
 /// How long a receive in flight at shutdown may still deliver (a response in transit takes milliseconds; an idle
 /// long poll is not waited out).
 const LATE_RECEIVE_GRACE: Duration = Duration::from_millis(250);
@@ -388,6 +396,11 @@ struct State<'a, Q, R: TaskRunner, N, D> {
     next_poll: Instant,
     poll_failures: u32,
     poll_now: bool,
+    /// Whether a receive is in flight (its messages may join the batch of pending deletes).
+    receive_in_flight: bool,
+    /// Whether the last receive got messages (a receive in flight is then likely to get more; an idle long poll is
+    /// not waited for).
+    queue_busy: bool,
 }
 
 impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
@@ -407,6 +420,8 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             next_poll: now,
             poll_failures: 0,
             poll_now: false,
+            receive_in_flight: false,
+            queue_busy: false,
         }
     }
 
@@ -451,7 +466,11 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             wake = wake.min(self.next_poll);
         }
         for ack in &self.acks {
-            wake = wake.min(ack.due).min(ack.next_heartbeat);
+            wake = wake.min(ack.next_heartbeat);
+        }
+        let now = Instant::now();
+        for due in [self.acks_due(true, now), self.acks_due(false, now)].into_iter().flatten() {
+            wake = wake.min(due);
         }
         for note in &self.notes {
             wake = wake.min(note.due);
@@ -492,6 +511,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         };
         self.received_once = true;
         self.receive_failures = 0;
+        self.queue_busy = !messages.is_empty();
         let now = Instant::now();
         for message in messages {
             self.summary.received += 1;
@@ -812,12 +832,16 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
 
     /// Queues a delete or return of a held message (its slot gone), keeping the slot's heartbeat schedule.
     fn push_ack(&mut self, kind: AckKind, slot: &Slot<R::Handle>) {
+        let now = Instant::now();
+        let due = now + self.config.batch_linger;
+        let latest = if self.config.batch_linger.is_zero() { due } else { due.max(now + MAX_ACK_LINGER) };
         self.acks.push(Ack {
             kind,
             message_id: slot.message.message_id.clone(),
             receipt_handle: slot.message.receipt_handle.clone(),
             attempts: 0,
-            due: Instant::now() + self.config.batch_linger,
+            due,
+            latest,
             next_heartbeat: slot.next_heartbeat,
         });
     }
@@ -869,6 +893,24 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             }
             self.poll_now = true;
         }
+    }
+
+    /// When the pending deletes (`deletes`) or returns go: at once for a full batch; otherwise when the first is due,
+    /// or, while more may join the batch (tasks held, a receive in flight on a busy queue), when the first must go.
+    fn acks_due(&self, deletes: bool, now: Instant) -> Option<Instant> {
+        let mut count = 0;
+        let mut due: Option<Instant> = None;
+        let mut latest: Option<Instant> = None;
+        for ack in self.acks.iter().filter(|a| (a.kind == AckKind::Delete) == deletes) {
+            count += 1;
+            due = Some(due.map_or(ack.due, |d| d.min(ack.due)));
+            latest = Some(latest.map_or(ack.latest, |l| l.min(ack.latest)));
+        }
+        if count >= BATCH {
+            return Some(now);
+        }
+        let company = !self.slots.is_empty() || (self.receive_in_flight && self.queue_busy);
+        if company { latest } else { due }
     }
 
     /// Extends the visibility of every held message whose renewal is due (and those due soon, to batch them).
@@ -942,10 +984,8 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
         let now = Instant::now();
         // When one of a kind is due, or a full batch of it is waiting, all of that kind go together.
         let is_delete = |a: &Ack| a.kind == AckKind::Delete;
-        let deletes = self.acks.iter().filter(|a| is_delete(a)).count();
-        let returns = self.acks.len() - deletes;
-        let delete_due = deletes >= BATCH || self.acks.iter().any(|a| is_delete(a) && a.due <= now);
-        let return_due = returns >= BATCH || self.acks.iter().any(|a| !is_delete(a) && a.due <= now);
+        let delete_due = self.acks_due(true, now).is_some_and(|due| due <= now);
+        let return_due = self.acks_due(false, now).is_some_and(|due| due <= now);
         let (due, later): (Vec<Ack>, Vec<Ack>) = std::mem::take(&mut self.acks)
             .into_iter()
             .partition(|a| all || if is_delete(a) { delete_due } else { return_due });
@@ -998,6 +1038,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                             receipt_handle: ack.receipt_handle.clone(),
                             attempts: ack.attempts + 1,
                             due: Instant::now() + delay,
+                            latest: Instant::now() + delay,
                             next_heartbeat: ack.next_heartbeat,
                         });
                     }
@@ -1060,6 +1101,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
                 receipt_handle: message.receipt_handle,
                 attempts: 0,
                 due: Instant::now(),
+                latest: Instant::now(),
                 next_heartbeat: Instant::now() + self.renew_every(),
             });
         }

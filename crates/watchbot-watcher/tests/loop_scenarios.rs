@@ -830,3 +830,67 @@ async fn a_first_receive_launches_without_looking_for_a_task_and_a_second_receiv
     deleted.sort();
     assert_eq!(deleted, vec![first, again]);
 }
+
+/// Deletes of one run: (when, how many).
+fn delete_calls(world: &World) -> Vec<(Duration, usize)> {
+    world
+        .queue
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            QueueCall::Delete { at, ids } => Some((at, ids.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_waits_up_to_a_second_for_tasks_still_running_to_fill_its_batch() {
+    let linger = WatcherConfig {
+        workers: 10,
+        poll_interval: Duration::from_millis(10),
+        batch_linger: Duration::from_millis(50),
+        ..config()
+    };
+    // Ten tasks ending 90 ms apart (0.09 s ... 0.9 s): one delete of ten, sent when the last one ended.
+    let world = World::new();
+    for n in 1..=10 {
+        world.queue.push(&format!("0@{}", 0.09 * n as f64));
+    }
+    let summary = world.run_for(&linger, Duration::from_secs(5)).await;
+    assert_eq!(summary.succeeded, 10);
+    let deletes = delete_calls(&world);
+    assert_eq!(deletes.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![10], "{deletes:?}");
+    assert!(deletes[0].0 < Duration::from_millis(950), "{deletes:?}");
+
+    // A task ending at 0.1 s, another at 4 s: the first delete does not wait for the second task, only a second.
+    let world = World::new();
+    let early = world.queue.push("0@0.1");
+    let late = world.queue.push("0@4");
+    world.run_for(&linger, Duration::from_secs(10)).await;
+    let deletes = delete_calls(&world);
+    assert_eq!(deletes.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![1, 1], "{deletes:?}");
+    assert!(deletes[0].0 >= Duration::from_millis(1000) && deletes[0].0 <= Duration::from_millis(1150), "{deletes:?}");
+    // The last one, with a receive in flight (the last receive got messages, so more may come), also waits at most
+    // a second.
+    assert!(deletes[1].0 >= Duration::from_secs(4) && deletes[1].0 <= Duration::from_millis(5150), "{deletes:?}");
+    assert_eq!(world.queue.deleted(), vec![early, late]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_with_nothing_else_in_flight_waits_only_the_batch_linger() {
+    let world = World::new();
+    let id = world.queue.push("0@2");
+    let config = WatcherConfig {
+        workers: 2,
+        receive_wait: Duration::from_secs(1),
+        batch_linger: Duration::from_millis(50),
+        ..config()
+    };
+    world.run_for(&config, Duration::from_secs(10)).await;
+    // The receives after the first came back empty: an idle queue; the delete goes 50 ms after the task's end
+    // (polled every second: at 2 s).
+    let deletes = delete_calls(&world);
+    assert_eq!(deletes, vec![(Duration::from_millis(2050), 1)]);
+    assert_eq!(world.queue.deleted(), vec![id]);
+}
