@@ -45,6 +45,27 @@ fn prints_the_template_of_the_bundled_example() {
 }
 
 #[test]
+fn printed_templates_have_sorted_keys_whatever_serde_json_features_the_binary_links() {
+    // The AWS SDK's HTTP client switches on serde_json's `preserve_order` in this binary; output must not care.
+    let config = workspace_path("crates/watchbot-template/tests/configs/everything.json");
+    let out = output(watchbot().args(["template", "--config"]).arg(&config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sorted = watchbot_template::sorted(printed.clone());
+    assert_eq!(serde_json::to_string(&printed).unwrap(), serde_json::to_string(&sorted).unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("watchbot.template.json");
+    std::fs::write(&generated, &out.stdout).unwrap();
+    let merged =
+        output(watchbot().arg("merge").arg(workspace_path("examples/s3-bucket/service.template.json")).arg(&generated));
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    let printed: Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let sorted = watchbot_template::sorted(printed.clone());
+    assert_eq!(serde_json::to_string(&printed).unwrap(), serde_json::to_string(&sorted).unwrap());
+}
+
+#[test]
 fn writes_the_template_to_output_and_prints_refs() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.json");

@@ -140,7 +140,7 @@ impl Builder<'_> {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Resources": Value::Object(self.resources),
         });
-        Ok(Template { json, refs: self.refs, prefix: self.p.to_string() })
+        Ok(Template { json: crate::sorted(json), refs: self.refs, prefix: self.p.to_string() })
     }
 
     /// The topic failures are reported to: a new one with an email subscription, or the user's.

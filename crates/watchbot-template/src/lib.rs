@@ -25,5 +25,20 @@ pub use error::{Error, MergeError};
 pub use merge::merge;
 pub use options::{Options, Reservation};
 
+/// `value` with every object's keys in sorted order, whatever serde_json's features: with `preserve_order` (which
+/// other crates of a build may switch on, e.g. the AWS SDK's HTTP client) a `Map` keeps insertion order, and the
+/// output must not depend on what else is linked.
+pub fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(key, value)| (key, sorted(value))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// The watcher image tag used when `watchbotVersion` is not given: this crate's version, as `v<version>`.
 pub const DEFAULT_WATCHBOT_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));

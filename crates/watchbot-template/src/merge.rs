@@ -71,7 +71,7 @@ pub fn merge(templates: &[Value]) -> Result<Value, MergeError> {
     if !descriptions.is_empty() {
         merged.insert("Description".into(), Value::String(descriptions.join("; ")));
     }
-    Ok(Value::Object(merged))
+    Ok(crate::sorted(Value::Object(merged)))
 }
 
 #[cfg(test)]
