@@ -916,6 +916,12 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
     /// Extends the visibility of every held message whose renewal is due (and those due soon, to batch them).
     async fn heartbeat(&mut self) {
         let now = Instant::now();
+        // Checked without allocating: this runs on every turn of the loop.
+        let any_due = self.slots.values().any(|slot| slot.next_heartbeat <= now)
+            || self.acks.iter().any(|ack| ack.next_heartbeat <= now);
+        if !any_due {
+            return;
+        }
         let horizon = now + self.renew_every() / 2;
         // Held messages: slots, and finished messages whose delete or return is still pending.
         let held: Vec<(String, String, Instant)> = self
@@ -924,9 +930,6 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
             .map(|(id, slot)| (id.clone(), slot.message.receipt_handle.clone(), slot.next_heartbeat))
             .chain(self.acks.iter().map(|ack| (ack.message_id.clone(), ack.receipt_handle.clone(), ack.next_heartbeat)))
             .collect();
-        if !held.iter().any(|(_, _, next)| *next <= now) {
-            return;
-        }
         // Renew those due soon in the same batch.
         let mut due: Vec<(String, String)> = held
             .into_iter()
@@ -981,11 +984,17 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
 
     /// Sends due deletes and returns in batches of 10; failed entries are retried (stale handles are dropped).
     async fn flush_acks(&mut self, all: bool) {
+        if self.acks.is_empty() {
+            return;
+        }
         let now = Instant::now();
         // When one of a kind is due, or a full batch of it is waiting, all of that kind go together.
         let is_delete = |a: &Ack| a.kind == AckKind::Delete;
         let delete_due = self.acks_due(true, now).is_some_and(|due| due <= now);
         let return_due = self.acks_due(false, now).is_some_and(|due| due <= now);
+        if !(all || delete_due || return_due) {
+            return;
+        }
         let (due, later): (Vec<Ack>, Vec<Ack>) = std::mem::take(&mut self.acks)
             .into_iter()
             .partition(|a| all || if is_delete(a) { delete_due } else { return_due });
@@ -1050,6 +1059,9 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> State<'a, Q, R, N, D> {
     /// Sends due notifications; a failed one is retried, and after the last try its text goes to the event log.
     async fn send_notes(&mut self, all: bool) {
         let now = Instant::now();
+        if !(all || self.notes.iter().any(|n| n.due <= now)) {
+            return;
+        }
         let (due, later): (Vec<PendingNote>, Vec<PendingNote>) =
             std::mem::take(&mut self.notes).into_iter().partition(|n| all || n.due <= now);
         self.notes = later;
