@@ -14,7 +14,7 @@
 //! Children die with the watcher: each is spawned with `PR_SET_PDEATHSIG` = SIGKILL, so a watcher killed with
 //! `kill -9` (or crashing) does not leave a worker running unheld, whose message would reappear after one heartbeat
 //! window and run a second time beside it. Linux sends that signal when the thread that forked the child ends, so
-//! every fork happens on one spawner thread that lives as long as the process. It reaches the direct child only: a
+//! every fork happens on one of a few spawner threads that live as long as the process. It reaches the direct child only: a
 //! worker's own children (a shell script's commands) are the worker's to stop.
 //!
 //! A command that cannot be started (missing program, not executable, bad working folder) is still reported as
@@ -308,6 +308,9 @@ fn describe(status: ExitStatus, stop_reason: Option<&str>) -> TaskState {
     TaskState::Stopped { exit_code: status.code(), reason }
 }
 
+/// Threads that fork children: enough for children to start in parallel on a small machine.
+const SPAWNER_THREADS: usize = 4;
+
 type SpawnRequest = (
     tokio::process::Command,
     tokio::runtime::Handle,
@@ -318,26 +321,32 @@ type SpawnRequest = (
 async fn spawn_with_parent_death_signal(
     mut command: tokio::process::Command,
 ) -> std::io::Result<tokio::process::Child> {
-    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnRequest>>> = std::sync::OnceLock::new();
+    static SPAWNER: std::sync::OnceLock<std::sync::mpsc::Sender<SpawnRequest>> = std::sync::OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
-        // Never joined and never ends: the parent-death signal fires when the forking thread exits, so this thread
-        // must live as long as the process.
-        std::thread::Builder::new()
-            .name("watchbot-spawner".into())
-            .spawn(move || {
-                for (mut command, runtime, reply) in rx {
-                    let _context = runtime.enter();
-                    let _ = reply.send(command.spawn());
-                }
-            })
-            .expect("start the spawner thread");
-        Mutex::new(tx)
+        let rx = Arc::new(Mutex::new(rx));
+        // Never joined and never ending: the parent-death signal fires when the forking thread exits, so these
+        // threads must live as long as the process. Several, so that children start in parallel.
+        for n in 0..SPAWNER_THREADS {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("watchbot-spawner-{n}"))
+                .spawn(move || {
+                    loop {
+                        let request = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok((mut command, runtime, reply)) = request else { return };
+                        let _context = runtime.enter();
+                        let _ = reply.send(command.spawn());
+                    }
+                })
+                .expect("start a spawner thread");
+        }
+        tx
     });
     set_parent_death_signal(&mut command);
     let (reply, answer) = tokio::sync::oneshot::channel();
     let request = (command, tokio::runtime::Handle::current(), reply);
-    if spawner.lock().unwrap_or_else(|e| e.into_inner()).send(request).is_err() {
+    if spawner.send(request).is_err() {
         return Err(std::io::Error::other("the spawner thread is gone"));
     }
     answer.await.unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread dropped the request")))
