@@ -100,7 +100,7 @@ async fn throughput(options: &Options) {
     let n = options.messages;
     println!("\n1. process runner throughput, {n} messages, task `true`, in-process queue");
     println!(
-        "{:>8} {:>11} {:>13} {:>11} {:>12} {:>14} {:>12} {:>14}",
+        "{:>8} {:>11} {:>13} {:>11} {:>12} {:>14} {:>12} {:>14} {:>26}",
         "workers",
         "bare msg/s",
         "runner msg/s",
@@ -108,22 +108,25 @@ async fn throughput(options: &Options) {
         "bare µs/msg",
         "runner µs/msg",
         "loop µs/msg",
-        "loop overhead"
+        "loop overhead",
+        "overhead w/o die-with-watcher"
     );
     for workers in [1, 4, 10] {
         // Best of two rounds each, alternating, so a noisy moment does not decide the comparison.
         let mut bare = Duration::MAX;
         let mut runner = Duration::MAX;
         let mut looped = Duration::MAX;
+        let mut looped_posix_spawn = Duration::MAX;
         for _ in 0..2 {
             bare = bare.min(spawn_bare(n, workers).await);
             runner = runner.min(runner_only(n, workers).await);
-            looped = looped.min(run_loop_in_process(n, workers).await);
+            looped = looped.min(run_loop_in_process(n, workers, true).await);
+            looped_posix_spawn = looped_posix_spawn.min(run_loop_in_process(n, workers, false).await);
         }
         let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
         println!(
-            "{:>8} {:>11.0} {:>13.0} {:>11.0} {:>12.1} {:>14.1} {:>12.1} {:>13.1}%",
+            "{:>8} {:>11.0} {:>13.0} {:>11.0} {:>12.1} {:>14.1} {:>12.1} {:>13.1}% {:>25.1}%",
             workers,
             rate(bare),
             rate(runner),
@@ -131,13 +134,15 @@ async fn throughput(options: &Options) {
             per(bare),
             per(runner),
             per(looped),
-            (looped.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0
+            (looped.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0,
+            (looped_posix_spawn.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0
         );
     }
     println!("   bare: tokio::process spawn + wait; runner: ProcessRunner launch/changed/poll without the loop;");
     println!(
         "   loop: `run` with ProcessRunner and an in-memory queue, to the last delete (target: loop overhead under 10%)"
     );
+    println!("   die-with-watcher (default) forks each child to set PR_SET_PDEATHSIG; without it std uses posix_spawn");
 }
 
 /// The process runner alone: keep `workers` children running, poll when one exits, launch the next.
@@ -186,10 +191,11 @@ async fn spawn_bare(n: usize, workers: usize) -> Duration {
     start.elapsed()
 }
 
-async fn run_loop_in_process(n: usize, workers: usize) -> Duration {
+async fn run_loop_in_process(n: usize, workers: usize, die_with_watcher: bool) -> Duration {
     let queue = MemQueue::new(n);
     let done = queue.done.clone();
-    let runner = ProcessRunner::new(ProcessRunnerConfig::new("true", vec![]));
+    let runner =
+        ProcessRunner::new(ProcessRunnerConfig { die_with_watcher, ..ProcessRunnerConfig::new("true", vec![]) });
     let ports = Ports::new(queue.clone(), runner, NullNotifier).with_events(NullSink);
     let config = WatcherConfig { workers, receive_wait: Duration::from_millis(500), ..WatcherConfig::default() };
     let start = Instant::now();
