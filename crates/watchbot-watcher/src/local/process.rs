@@ -332,9 +332,7 @@ type SpawnRequest = (
 );
 
 /// Spawns `command` on a spawner thread (where a parent-death signal set by [`set_parent_death_signal`] is safe).
-async fn spawn_with_parent_death_signal(
-    command: tokio::process::Command,
-) -> std::io::Result<tokio::process::Child> {
+async fn spawn_with_parent_death_signal(command: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
     static SPAWNER: std::sync::OnceLock<std::sync::mpsc::Sender<SpawnRequest>> = std::sync::OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
