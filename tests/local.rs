@@ -414,3 +414,20 @@ fn workers_of_a_watcher_killed_with_kill_9_die_with_it() {
     }
     assert!(lines(&finished).is_empty(), "no worker finished its job after the watcher died");
 }
+
+#[test]
+fn the_readmes_first_command_runs_the_example_to_its_documented_summary() {
+    // The newcomer's first command, exactly as the README gives it (`cargo run` included: a package with several
+    // binaries needs `default-run`), run from the workspace root.
+    let readme = std::fs::read_to_string(workspace_path("README.md")).unwrap();
+    let block = readme.split("```sh\n").nth(1).expect("README has a sh block");
+    let first = block.lines().next().unwrap();
+    assert!(first.starts_with("cargo run") && first.contains(" local "), "first command: {first}");
+    let documented = readme.lines().find(|l| l.starts_with("summary: ")).expect("README shows the summary");
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let command = first.replacen("cargo", &format!("'{cargo}'"), 1);
+    let out = output(Command::new("sh").arg("-c").arg(&command).current_dir(workspace_path("")));
+    assert!(out.status.success(), "{command}: {}", stderr(&out));
+    assert_eq!(stdout(&out).lines().find(|l| l.starts_with("summary: ")), Some(documented), "{}", stdout(&out));
+}
