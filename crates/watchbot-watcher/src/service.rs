@@ -95,8 +95,8 @@ pub struct Service<R> {
     pub runner: R,
 }
 
-/// The ECS runner's config for these settings (default RunTask rate limit; a public IP only on Fargate, where tasks
-/// in public subnets need one to pull their image).
+/// The ECS runner's config for these settings: the default RunTask rate limit, and no public IP (Fargate tasks in
+/// public subnets without a NAT need one to pull their image; the environment has no setting for it yet).
 pub fn ecs_runner_config(settings: &EcsSettings) -> EcsRunnerConfig {
     EcsRunnerConfig {
         cluster: settings.cluster.clone(),
