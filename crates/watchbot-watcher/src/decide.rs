@@ -115,6 +115,39 @@ pub fn retry_delay(attempt: u32, max: Duration, jitter: f64) -> Duration {
     Duration::from_secs_f64(full * (0.5 + 0.5 * jitter)).min(max).max(Duration::from_millis(500).min(max))
 }
 
+/// When and how a held message's invisibility is renewed, from the heartbeat window `W` (the visibility each
+/// receive and renewal asks for).
+///
+/// A renewal is due every `W/3`; each attempt has its own deadline (`W/15`, at most 4 s), after which it is dropped
+/// and tried again `W/60` later (a failed one likewise), on its own, never behind another call. So a hold survives any
+/// run of failed or hung renewals that ends in time for one more attempt: an outage of up to
+/// `W − W/3 − 2·deadline − retry` (60 s window: 60 − 20 − 8 − 1 = 31 s) loses no hold, whatever the SDK's own
+/// deadlines are. ARCHITECTURE.md ("The hold") has the arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatTiming {
+    /// How long after a receive or a successful renewal the next renewal is due.
+    pub renew_every: Duration,
+    /// The longest one renewal attempt may take before it is dropped and retried.
+    pub attempt_deadline: Duration,
+    /// The wait before retrying a failed renewal.
+    pub retry_after: Duration,
+}
+
+/// The [`HeartbeatTiming`] of a heartbeat window.
+pub fn heartbeat_timing(window: Duration) -> HeartbeatTiming {
+    HeartbeatTiming {
+        renew_every: window / 3,
+        attempt_deadline: (window / 15).min(Duration::from_secs(4)),
+        retry_after: window / 60,
+    }
+}
+
+/// The longest outage of the queue (every renewal failing or hanging) that a hold of `window` is sure to survive.
+pub fn tolerated_outage(window: Duration) -> Duration {
+    let timing = heartbeat_timing(window);
+    window.saturating_sub(timing.renew_every + timing.attempt_deadline * 2 + timing.retry_after)
+}
+
 /// SNS subjects must be shorter than 100 characters, one line, no control characters.
 pub const MAX_SUBJECT_CHARS: usize = 99;
 
@@ -219,6 +252,22 @@ pub fn rfc3339(epoch_ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_60_s_window_survives_an_outage_of_30_s() {
+        let timing = super::heartbeat_timing(std::time::Duration::from_secs(60));
+        assert_eq!(timing.renew_every, std::time::Duration::from_secs(20));
+        assert_eq!(timing.attempt_deadline, std::time::Duration::from_secs(4));
+        assert_eq!(timing.retry_after, std::time::Duration::from_secs(1));
+        assert_eq!(super::tolerated_outage(std::time::Duration::from_secs(60)), std::time::Duration::from_secs(31));
+        // The renewal interval plus the worst renewal time stays inside the window, with margin.
+        for secs in [3, 10, 60, 600, 43_200] {
+            let window = std::time::Duration::from_secs(secs);
+            let timing = super::heartbeat_timing(window);
+            assert!(timing.renew_every + timing.attempt_deadline * 2 + timing.retry_after < window, "{secs}");
+            assert!(super::tolerated_outage(window) >= window / 2 - std::time::Duration::from_millis(1), "{secs}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -100,6 +100,15 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A held message's hold lapsed: every renewal failed or hung for a whole heartbeat window (a long outage), so
+    /// the queue may hand it to another watcher. On ECS that watcher adopts the running task (`startedBy`); a local
+    /// child cannot be seen by another watcher. Renewals go on, and a later one may still take the hold back.
+    HoldLost {
+        /// The message id.
+        message_id: String,
+        /// The last renewal's error.
+        error: String,
+    },
     /// A call to the world failed; the loop retries it.
     Error {
         /// What was being done (`receive`, `delete`, `launch` ...).
@@ -152,6 +161,7 @@ impl Event {
             Event::Deleted { .. } => "deleted",
             Event::Notified { .. } => "notified",
             Event::DeadLettered { .. } => "dead_lettered",
+            Event::HoldLost { .. } => "hold_lost",
             Event::Error { .. } => "error",
             Event::Notification { .. } => "notification",
             Event::Stopping { .. } => "stopping",
@@ -163,7 +173,7 @@ impl Event {
     /// (received, launched, finished, notified ...: what metric filters count).
     pub fn level(&self) -> Level {
         match self {
-            Event::Error { .. } | Event::Notification { .. } => Level::Error,
+            Event::Error { .. } | Event::Notification { .. } | Event::HoldLost { .. } => Level::Error,
             Event::Deleted { .. } | Event::Returned { .. } => Level::Debug,
             _ => Level::Info,
         }

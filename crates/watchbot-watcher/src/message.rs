@@ -1,5 +1,6 @@
 //! Message parsing (SNS envelope or raw body; never a crash), the task's environment, and the size of the ECS
-//! container overrides that environment would need (ECS rejects more than 8,192 characters).
+//! container overrides that environment would need (ECS rejects more than 8,192 characters), and the runner's
+//! [`TaskSizeLimit`] that a message over it breaks.
 
 use crate::ports::ReceivedMessage;
 use std::collections::BTreeMap;
@@ -79,6 +80,61 @@ pub fn overrides_size(container_name: &str, env: &BTreeMap<String, String>) -> u
         "containerOverrides": [{ "name": container_name, "environment": environment }]
     });
     serde_json::to_string(&overrides).map(|s| s.len()).unwrap_or(usize::MAX)
+}
+
+/// A limit on the size of a task's environment, as the runner will pass it. A message over it is not run: it goes to
+/// the dead-letter queue with a notification (it would fail the same way on every receive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSizeLimit {
+    /// ECS container overrides.
+    Overrides {
+        /// The container the overrides name.
+        container_name: String,
+        /// The most characters of overrides JSON the runner accepts (ECS: 8,192).
+        max_chars: usize,
+    },
+    /// A child process's environment: each `NAME=value` string (Linux: 128 KiB, `MAX_ARG_STRLEN`; exec fails with
+    /// E2BIG past it).
+    EnvString {
+        /// The most bytes of one `NAME=value` string, its terminating NUL included.
+        max_bytes: usize,
+    },
+}
+
+impl TaskSizeLimit {
+    /// ECS's limit for the container overrides of `container_name`.
+    pub fn ecs(container_name: impl Into<String>) -> TaskSizeLimit {
+        TaskSizeLimit::Overrides { container_name: container_name.into(), max_chars: ECS_OVERRIDES_LIMIT }
+    }
+
+    /// Linux's limit for each environment string of a child process (the process runner).
+    pub fn process() -> TaskSizeLimit {
+        TaskSizeLimit::EnvString { max_bytes: ENV_STRING_LIMIT }
+    }
+
+    /// Why `env` is over this limit, or `None` when it fits.
+    pub fn exceeded_by(&self, env: &BTreeMap<String, String>) -> Option<String> {
+        match self {
+            TaskSizeLimit::Overrides { container_name, max_chars } => {
+                let size = overrides_size(container_name, env);
+                (size > *max_chars).then(|| {
+                    format!(
+                        "not run: its environment needs {size} characters of container overrides, over the limit of \
+                         {max_chars}"
+                    )
+                })
+            }
+            TaskSizeLimit::EnvString { max_bytes } => {
+                let (name, size) = largest_env_string(env)?;
+                (size > *max_bytes).then(|| {
+                    format!(
+                        "not run: its environment variable {name} needs {size} bytes, over the limit of {max_bytes} \
+                         bytes per variable of a child process"
+                    )
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

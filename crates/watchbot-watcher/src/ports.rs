@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What went wrong talking to the world, classified by what the caller should do about it.
@@ -232,4 +233,54 @@ pub struct Notification {
 pub trait Notifier: Send + Sync + 'static {
     /// Publishes one notification.
     fn notify(&self, notification: &Notification) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+// The ports behind an `Arc`, so a caller can keep a handle (e.g. to read a local queue's counts after the loop).
+impl<T: Queue> Queue for Arc<T> {
+    fn receive(&self, request: ReceiveRequest) -> impl Future<Output = Result<Vec<ReceivedMessage>, PortError>> + Send {
+        (**self).receive(request)
+    }
+    fn delete_batch(
+        &self,
+        receipt_handles: &[String],
+    ) -> impl Future<Output = Result<Vec<BatchFailure>, PortError>> + Send {
+        (**self).delete_batch(receipt_handles)
+    }
+    fn change_visibility_batch(
+        &self,
+        changes: &[VisibilityChange],
+    ) -> impl Future<Output = Result<Vec<BatchFailure>, PortError>> + Send {
+        (**self).change_visibility_batch(changes)
+    }
+    fn send(&self, message: OutgoingMessage) -> impl Future<Output = Result<String, PortError>> + Send {
+        (**self).send(message)
+    }
+}
+
+impl<T: TaskRunner> TaskRunner for Arc<T> {
+    type Handle = T::Handle;
+    fn find_running(&self, message_id: &str) -> impl Future<Output = Result<Option<Self::Handle>, PortError>> + Send {
+        (**self).find_running(message_id)
+    }
+    fn launch(&self, spec: &TaskSpec) -> impl Future<Output = Result<Launch<Self::Handle>, PortError>> + Send {
+        (**self).launch(spec)
+    }
+    fn poll(
+        &self,
+        handles: &[Self::Handle],
+    ) -> impl Future<Output = Result<Vec<(Self::Handle, TaskState)>, PortError>> + Send {
+        (**self).poll(handles)
+    }
+    fn stop(&self, handle: &Self::Handle, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).stop(handle, reason)
+    }
+    fn changed(&self) -> impl Future<Output = ()> + Send {
+        (**self).changed()
+    }
+}
+
+impl<T: Notifier> Notifier for Arc<T> {
+    fn notify(&self, notification: &Notification) -> impl Future<Output = Result<(), PortError>> + Send {
+        (**self).notify(notification)
+    }
 }
