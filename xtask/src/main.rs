@@ -6,8 +6,13 @@
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
 //! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).
+//!
+//! Its tests (`tidy.rs`, run by `cargo test --workspace`) read the sources and fail when an invariant that
+//! ARCHITECTURE.md states is broken.
 
 mod bench;
+#[cfg(test)]
+mod tidy;
 mod tools;
 
 use std::path::{Path, PathBuf};

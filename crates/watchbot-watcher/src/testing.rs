@@ -53,6 +53,7 @@ struct QueueState {
     calls: Vec<QueueCall>,
     next_id: u64,
     failures: HashMap<&'static str, VecDeque<PortError>>,
+    hangs: HashMap<&'static str, VecDeque<Duration>>,
     receive_latency: Duration,
 }
 
@@ -140,6 +141,23 @@ impl FakeQueue {
 
     fn take_failure(&self, operation: &'static str) -> Option<PortError> {
         lock(&self.state).failures.get_mut(operation).and_then(VecDeque::pop_front)
+    }
+
+    /// Makes the next `count` calls of `operation` (`delete`, `change_visibility`) hang for `duration` before they
+    /// do anything (a stalled connection): a call dropped meanwhile has no effect.
+    pub fn hang_next(&self, operation: &'static str, count: usize, duration: Duration) {
+        let mut state = lock(&self.state);
+        let hangs = state.hangs.entry(operation).or_default();
+        for _ in 0..count {
+            hangs.push_back(duration);
+        }
+    }
+
+    async fn hang(&self, operation: &'static str) {
+        let hang = lock(&self.state).hangs.get_mut(operation).and_then(VecDeque::pop_front);
+        if let Some(duration) = hang {
+            tokio::time::sleep(duration).await;
+        }
     }
 
     /// Every call so far.
@@ -288,6 +306,7 @@ impl Queue for FakeQueue {
     ) -> impl Future<Output = Result<Vec<BatchFailure>, PortError>> + Send {
         let handles = receipt_handles.to_vec();
         async move {
+            self.hang("delete").await;
             if let Some(error) = self.take_failure("delete") {
                 return Err(error);
             }
@@ -315,6 +334,7 @@ impl Queue for FakeQueue {
     ) -> impl Future<Output = Result<Vec<BatchFailure>, PortError>> + Send {
         let changes = changes.to_vec();
         async move {
+            self.hang("change_visibility").await;
             if let Some(error) = self.take_failure("change_visibility") {
                 return Err(error);
             }
@@ -646,6 +666,7 @@ impl TaskRunner for FakeRunner {
 pub struct RecordingNotifier {
     sent: Arc<Mutex<Vec<Notification>>>,
     failures: Arc<Mutex<VecDeque<PortError>>>,
+    hangs: Arc<Mutex<VecDeque<Duration>>>,
 }
 
 impl RecordingNotifier {
@@ -661,12 +682,24 @@ impl RecordingNotifier {
             failures.push_back(error.clone());
         }
     }
+
+    /// Makes the next `count` notifications hang for `duration` before they are sent.
+    pub fn hang_next(&self, count: usize, duration: Duration) {
+        let mut hangs = lock(&self.hangs);
+        for _ in 0..count {
+            hangs.push_back(duration);
+        }
+    }
 }
 
 impl Notifier for RecordingNotifier {
     fn notify(&self, notification: &Notification) -> impl Future<Output = Result<(), PortError>> + Send {
         let notification = notification.clone();
         async move {
+            let hang = lock(&self.hangs).pop_front();
+            if let Some(duration) = hang {
+                tokio::time::sleep(duration).await;
+            }
             if let Some(error) = lock(&self.failures).pop_front() {
                 return Err(error);
             }

@@ -895,3 +895,99 @@ async fn a_delete_with_nothing_else_in_flight_waits_only_the_batch_linger() {
     assert_eq!(deletes, vec![(Duration::from_millis(2050), 1)]);
     assert_eq!(world.queue.deleted(), vec![id]);
 }
+
+// Slow and hung calls (no call waits for another; a renewal has its own deadline).
+
+/// The gaps between a message's receive and each successful renewal of its hold, and the last one: each must stay
+/// inside the window, or another watcher could receive it.
+fn hold_gaps(queue: &FakeQueue, id: &str) -> Vec<Duration> {
+    let mut last = Duration::ZERO;
+    let mut gaps = Vec::new();
+    for (at, timeout) in queue.visibility_changes(id) {
+        if timeout == WINDOW {
+            gaps.push(at - last);
+            last = at;
+        }
+    }
+    gaps
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_renewal_does_not_lapse_the_hold_and_a_second_watcher_never_runs_the_task() {
+    // Two watchers share the queue; A receives a 100 s task. A's first two visibility changes hang for 25 s each
+    // (inside every SDK deadline): the loop drops each at its own deadline and tries again, so the hold never lapses
+    // and B never receives the message.
+    let a = World::new();
+    let b = World { queue: a.queue.clone(), ..World::new() };
+    let id = a.queue.push("0@100");
+    a.queue.hang_next("change_visibility", 2, Duration::from_secs(25));
+    let run_b = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        b.run_for(&config(), Duration::from_secs(129)).await
+    };
+    let (summary_a, summary_b) = tokio::join!(a.run_for(&config(), Duration::from_secs(130)), run_b);
+    assert_eq!(a.runner.launched(), vec![id.clone()]);
+    assert!(b.runner.launched().is_empty(), "B ran it too: {:?}", b.runner.launched());
+    assert_eq!((summary_a.received, summary_b.received), (1, 0));
+    assert_eq!(a.queue.deleted(), vec![id.clone()]);
+    let gaps = hold_gaps(&a.queue, &id);
+    assert!(gaps.iter().all(|gap| *gap < WINDOW), "{gaps:?}");
+    // The first renewal (20 s) and its retry hung and were dropped at their 4 s deadline; the third try landed.
+    assert_eq!(gaps[0], Duration::from_secs(30), "{gaps:?}");
+    let errors: Vec<Event> = a.events.events().into_iter().filter(|e| matches!(e, Event::Error { .. })).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(!a.events.names().contains(&"hold_lost"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_delete_delays_neither_the_next_receive_nor_the_heartbeat() {
+    // One worker. The first message exits at once; its delete hangs for 40 s. The next message is received and
+    // launched at once anyway (the finished one no longer occupies the worker), and its hold is renewed on time.
+    let world = World::new();
+    let quick = world.queue.push("0");
+    let long = world.queue.push("0@70");
+    world.queue.hang_next("delete", 1, Duration::from_secs(40));
+    let summary = world.run_for(&config(), Duration::from_secs(100)).await;
+    let received_long_at = world
+        .queue
+        .calls()
+        .into_iter()
+        .find_map(|call| match call {
+            QueueCall::Receive { at, got, .. } if got.contains(&long) => Some(at),
+            _ => None,
+        })
+        .expect("the long task's message is received");
+    assert!(received_long_at < Duration::from_secs(1), "received at {received_long_at:?}");
+    // Renewed every 20 s from its receive, hung delete or not.
+    let gaps = hold_gaps(&world.queue, &long);
+    assert!(gaps.len() >= 3 && gaps.iter().all(|gap| *gap <= WINDOW / 3 + Duration::from_secs(1)), "{gaps:?}");
+    // The hung delete landed after 40 s, the other one after its task.
+    let mut deleted = world.queue.deleted();
+    deleted.sort();
+    assert_eq!(deleted, vec![quick.clone(), long.clone()]);
+    assert_eq!((summary.received, summary.succeeded), (2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_notification_delays_no_launch() {
+    let world = World::new();
+    let failing = world.queue.push("1");
+    let next = world.queue.push("0");
+    world.notifier.hang_next(1, Duration::from_secs(30));
+    world.run_for(&config(), Duration::from_secs(5)).await;
+    // The notification of the failure hangs; the next message still runs and is deleted within the 5 s.
+    assert!(world.queue.deleted().contains(&next), "{:?}", world.queue.calls());
+    assert!(world.runner.launched().contains(&failing));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_that_lapses_in_a_long_outage_is_reported() {
+    let world = World::new();
+    let id = world.queue.push("0@100");
+    // Every renewal fails for about 70 s (one try a second after the first at 20 s).
+    world.queue.fail_next("change_visibility", 70, PortError::transient("connection refused"));
+    world.run_for(&config(), Duration::from_secs(110)).await;
+    let lost: Vec<Event> = world.events.events().into_iter().filter(|e| matches!(e, Event::HoldLost { .. })).collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(matches!(&lost[0], Event::HoldLost { message_id, error } if *message_id == id && error.contains("refused")));
+}

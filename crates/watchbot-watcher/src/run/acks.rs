@@ -18,7 +18,8 @@ const MAX_RETURN_ATTEMPTS: u32 = 8;
 /// Tries of any acknowledgement during shutdown; what still fails reappears by itself within one heartbeat window.
 const SHUTDOWN_ATTEMPTS: u32 = 3;
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(200);
-/// Batch calls of deletes and returns in flight at once.
+/// Batch calls of deletes (or of returns) in flight at once. While one is in flight, the next goes only as a full
+/// batch: the others gather meanwhile, as they would behind a serial call, so batches stay full.
 const MAX_ACK_CALLS: usize = 4;
 
 impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
@@ -45,7 +46,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
     /// When the pending deletes (`deletes`) or returns go: at once for a full batch or while stopping; otherwise
     /// when the first is due, or, while more may join the batch, when the first must go.
     pub(super) fn acks_due(&self, deletes: bool, now: Instant) -> Option<Instant> {
-        if self.calls.acks >= MAX_ACK_CALLS {
+        let in_flight = self.calls.acks(deletes);
+        if in_flight >= MAX_ACK_CALLS {
             return None;
         }
         let mut count = 0;
@@ -63,6 +65,10 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         if count >= BATCH {
             return Some(now);
         }
+        if in_flight > 0 {
+            // The call in flight wakes the loop when it ends.
+            return None;
+        }
         if self.stopping() {
             return due;
         }
@@ -78,7 +84,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             }
             let ready = self.ready_acks(deletes);
             for chunk in ready.chunks(BATCH) {
-                if self.calls.acks >= MAX_ACK_CALLS {
+                let full = chunk.len() == BATCH;
+                if self.calls.acks(deletes) >= MAX_ACK_CALLS || (self.calls.acks(deletes) > 0 && !full) {
                     break;
                 }
                 self.start_ack_batch(deletes, chunk);
@@ -103,7 +110,11 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         if entries.is_empty() {
             return;
         }
-        self.calls.acks += 1;
+        if deletes {
+            self.calls.deletes += 1;
+        } else {
+            self.calls.returns += 1;
+        }
         let ports = self.ports;
         if deletes {
             self.calls.push(async move {

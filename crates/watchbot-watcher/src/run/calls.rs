@@ -37,17 +37,25 @@ type CallFuture<'a, H> = Pin<Box<dyn Future<Output = Done<H>> + Send + 'a>>;
 pub(super) struct Calls<'a, H> {
     set: FuturesUnordered<CallFuture<'a, H>>,
     pub polls: usize,
-    pub acks: usize,
+    /// Delete batches in flight.
+    pub deletes: usize,
+    /// Return batches in flight.
+    pub returns: usize,
     pub notes: usize,
 }
 
 impl<'a, H> Calls<'a, H> {
     pub fn new() -> Calls<'a, H> {
-        Calls { set: FuturesUnordered::new(), polls: 0, acks: 0, notes: 0 }
+        Calls { set: FuturesUnordered::new(), polls: 0, deletes: 0, returns: 0, notes: 0 }
     }
 
     pub fn push(&mut self, call: impl Future<Output = Done<H>> + Send + 'a) {
         self.set.push(Box::pin(call));
+    }
+
+    /// Delete (`deletes`) or return batches in flight.
+    pub fn acks(&self, deletes: bool) -> usize {
+        if deletes { self.deletes } else { self.returns }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -60,7 +68,8 @@ impl<'a, H> Calls<'a, H> {
             Some(done) => {
                 match &done {
                     Done::Polled { .. } => self.polls -= 1,
-                    Done::Acked { .. } => self.acks -= 1,
+                    Done::Acked { kind: AckKind::Delete, .. } => self.deletes -= 1,
+                    Done::Acked { .. } => self.returns -= 1,
                     Done::Notified { .. } => self.notes -= 1,
                     _ => {}
                 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
     /// Whether a held message's renewal may be sent now: none in flight, and no return of it in flight (the renewal
     /// could land after the return and hide the message again).
-    fn may_renew(stage: &Stage<R::Handle>) -> bool {
+    pub(super) fn may_renew(stage: &Stage<R::Handle>) -> bool {
         !matches!(stage, Stage::Acking(ack) if ack.in_flight.is_some() && ack.kind != AckKind::Delete)
     }
 

@@ -291,7 +291,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'a, Q, R, N, D> {
         let now = Instant::now();
         let mut wake = now + Duration::from_secs(3600);
         for held in self.held.iter().map(|(_, held)| held) {
-            if !held.hold.renewing {
+            if !held.hold.renewing && Self::may_renew(&held.stage) {
                 wake = wake.min(held.hold.next_renewal);
             }
             match &held.stage {
@@ -302,13 +302,13 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'a, Q, R, N, D> {
                 _ => {}
             }
         }
-        if let Some(at) = self.poll_due_at() {
+        if let Some(at) = self.poll_due_at(now) {
             wake = wake.min(at);
         }
         for due in [self.acks_due(true, now), self.acks_due(false, now)].into_iter().flatten() {
             wake = wake.min(due);
         }
-        if let Some(due) = self.notes.next_due() {
+        if let Some(due) = self.notes_due() {
             wake = wake.min(due);
         }
         if let Some(at) = self.intake.next_wake(now) {

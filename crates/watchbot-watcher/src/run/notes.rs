@@ -45,6 +45,11 @@ impl Notes {
 }
 
 impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
+    /// When the next notification may go (none while the most are in flight: one ending wakes the loop).
+    pub(super) fn notes_due(&self) -> Option<Instant> {
+        if self.calls.notes >= MAX_NOTE_CALLS { None } else { self.notes.next_due() }
+    }
+
     /// Sends the due notifications, a few at a time.
     pub(super) fn send_notes(&mut self, now: Instant) {
         while self.calls.notes < MAX_NOTE_CALLS {

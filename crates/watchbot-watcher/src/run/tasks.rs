@@ -27,16 +27,16 @@ impl Polling {
 
 impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
     /// When the next poll is due, if a task runs and no poll is in flight.
-    pub(super) fn poll_due_at(&self) -> Option<Instant> {
+    pub(super) fn poll_due_at(&self, now: Instant) -> Option<Instant> {
         if self.calls.polls > 0 || !self.held.any_running() {
             return None;
         }
-        Some(if self.tasks.poll_now { Instant::now() } else { self.tasks.next_poll })
+        Some(if self.tasks.poll_now { now } else { self.tasks.next_poll })
     }
 
     /// Polls every running task in one call, when due.
     pub(super) fn start_poll(&mut self, now: Instant) {
-        if !self.poll_due_at().is_some_and(|at| at <= now) {
+        if !self.poll_due_at(now).is_some_and(|at| at <= now) {
             return;
         }
         let handles: Vec<R::Handle> = self
