@@ -43,11 +43,8 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Files allowed to name the AWS SDK (`aws_sdk_*`, `aws_config`, `aws_smithy_*`, `aws_credential_types`): the
 /// adapters. Prefixes of paths.
-pub const SDK_ALLOWED: &[&str] = &[
-    "crates/watchbot-watcher/src/aws/",
-    "crates/watchbot-progress/src/dynamo.rs",
-    "crates/watchbot-cli/src/aws.rs",
-];
+pub const SDK_ALLOWED: &[&str] =
+    &["crates/watchbot-watcher/src/aws/", "crates/watchbot-progress/src/dynamo.rs", "crates/watchbot-cli/src/aws.rs"];
 
 /// Only the adapters name the AWS SDK; the ports, the loop, the wiring and the commands do not.
 pub fn check_sdk_use(sources: &[Source]) -> Vec<String> {
@@ -59,7 +56,11 @@ pub fn check_sdk_use(sources: &[Source]) -> Vec<String> {
         for (number, line) in code_lines(&source.text) {
             if ["aws_sdk_", "aws_config", "aws_smithy_", "aws_credential_types"].iter().any(|name| line.contains(name))
             {
-                problems.push(format!("{}:{number}: names the AWS SDK outside the aws adapters: {}", source.path, line.trim()));
+                problems.push(format!(
+                    "{}:{number}: names the AWS SDK outside the aws adapters: {}",
+                    source.path,
+                    line.trim()
+                ));
             }
         }
     }
@@ -157,7 +158,10 @@ mod tests {
         let sources = sources();
         assert!(sources.len() > 50, "found only {} sources: is the root right?", sources.len());
         assert_clean("only the aws adapters name the AWS SDK", check_sdk_use(&sources));
-        assert_clean("only binaries, the CLI, Logger::from_env and aws-config read the environment", check_env_reads(&sources));
+        assert_clean(
+            "only binaries, the CLI, Logger::from_env and aws-config read the environment",
+            check_env_reads(&sources),
+        );
         assert_clean("no source file over 700 lines", check_file_length(&sources));
         assert_clean("every file opens with //!", check_file_docs(&sources));
         assert_clean("no ignored test", check_no_ignored_tests(&sources));

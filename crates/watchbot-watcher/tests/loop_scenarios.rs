@@ -914,18 +914,20 @@ fn hold_gaps(queue: &FakeQueue, id: &str) -> Vec<Duration> {
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_renewal_does_not_lapse_the_hold_and_a_second_watcher_never_runs_the_task() {
-    // Two watchers share the queue; A receives a 100 s task. A's first two visibility changes hang for 25 s each
-    // (inside every SDK deadline): the loop drops each at its own deadline and tries again, so the hold never lapses
-    // and B never receives the message.
+    // Two watchers share the queue; A receives a 100 s task. A's first two visibility changes hang for 50 s each
+    // (two SDK attempts of 25 s, inside every SDK deadline): the loop drops each at its own deadline and tries again,
+    // so the hold never lapses and B never receives the message. (A loop that waited for the call would renew only
+    // at 70 s, after the hold lapsed at 60 s, and B would run the task a second time.)
     let a = World::new();
     let b = World { queue: a.queue.clone(), ..World::new() };
     let id = a.queue.push("0@100");
-    a.queue.hang_next("change_visibility", 2, Duration::from_secs(25));
+    a.queue.hang_next("change_visibility", 2, Duration::from_secs(50));
+    let config = config();
     let run_b = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        b.run_for(&config(), Duration::from_secs(129)).await
+        b.run_for(&config, Duration::from_secs(129)).await
     };
-    let (summary_a, summary_b) = tokio::join!(a.run_for(&config(), Duration::from_secs(130)), run_b);
+    let (summary_a, summary_b) = tokio::join!(a.run_for(&config, Duration::from_secs(130)), run_b);
     assert_eq!(a.runner.launched(), vec![id.clone()]);
     assert!(b.runner.launched().is_empty(), "B ran it too: {:?}", b.runner.launched());
     assert_eq!((summary_a.received, summary_b.received), (1, 0));
@@ -989,5 +991,7 @@ async fn a_hold_that_lapses_in_a_long_outage_is_reported() {
     world.run_for(&config(), Duration::from_secs(110)).await;
     let lost: Vec<Event> = world.events.events().into_iter().filter(|e| matches!(e, Event::HoldLost { .. })).collect();
     assert_eq!(lost.len(), 1, "{lost:?}");
-    assert!(matches!(&lost[0], Event::HoldLost { message_id, error } if *message_id == id && error.contains("refused")));
+    assert!(
+        matches!(&lost[0], Event::HoldLost { message_id, error } if *message_id == id && error.contains("refused"))
+    );
 }
