@@ -112,7 +112,7 @@ impl std::str::FromStr for RunnerKind {
 }
 
 /// A process environment as a map, lossily: a stray non-UTF-8 variable elsewhere in the environment cannot stop the
-/// watcher (callers pass `vars_os()` of the process).
+/// watcher (callers pass the variables of their process).
 pub fn environment(
     vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
 ) -> BTreeMap<String, String> {
