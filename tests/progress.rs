@@ -305,13 +305,19 @@ fn dynamodb_on_moto_through_the_cli() {
         run_ok(&mut progress(&["status", "map-1", "-p", "7"])),
         "{\"progress\":1,\"failed\":\"reduce input missing\",\"partComplete\":true}\n"
     );
-    // A table that does not exist: one line naming the operation and the table.
+    // A table that does not exist: one line naming the operation and the table, exit 69 (a service that cannot be
+    // used; README, "Exit codes of the commands").
     let out = output(&mut {
         let mut command = progress(&["status", "map-1", "--table", "no-such-table"]);
         command.env_remove("ProgressTable");
         command
     });
-    assert_one_line_error(&out, "no-such-table");
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "watchbot: cannot use DynamoDB table no-such-table (GetItem): ResourceNotFoundException: Requested resource \
+         not found\n"
+    );
 }
 
 #[test]

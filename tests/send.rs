@@ -156,12 +156,12 @@ fn sns_topic_and_sqs_queue_on_moto() {
         assert_eq!(got[0].message_id, stdout(&out).trim());
         assert_eq!(got[0].attributes.get("Subject").map(String::as_str), Some("direct"));
 
-        // A topic that does not exist: one line, exit 1.
+        // A topic that does not exist: one line, exit 69 (a service that cannot be used; README, "Exit codes").
         let missing = format!("arn:aws:sns:us-east-1:123456789012:{}", watchbot_testing::unique_name("missing"));
         let mut command = watchbot();
         moto.configure(&mut command);
         let out = output(command.args(["send", "--topic", &missing, "--message", "m"]));
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(69));
         assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
     });
 }

@@ -340,7 +340,7 @@ fn watch_process_runner_needs_a_command() {
 }
 
 #[test]
-fn watch_on_a_queue_that_does_not_exist_exits_1_naming_queue_url() {
+fn watch_on_a_queue_that_does_not_exist_exits_69_naming_queue_url() {
     let moto = watchbot_testing::moto();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let sqs = aws_sdk_sqs::Client::new(&runtime.block_on(moto.sdk_config()));
@@ -356,9 +356,10 @@ fn watch_on_a_queue_that_does_not_exist_exits_1_naming_queue_url() {
     command.args(["watch", "--runner", "process", "--queue-url", &wrong, "--", "true"]).stdin(Stdio::null());
     let result = output(&mut command);
     let text = stderr(&result);
-    assert_eq!(result.status.code(), Some(1), "{text}");
+    // A service that cannot be used: 69 (README, "Exit codes of the commands").
+    assert_eq!(result.status.code(), Some(69), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("watchbot: cannot receive from the work queue (QueueUrl): "), "{text}");
+    assert!(last.starts_with(&format!("watchbot: cannot receive from the work queue {wrong} (QueueUrl): ")), "{text}");
     assert!(last.contains("NonExistentQueue") || last.contains("QueueDoesNotExist"), "{text}");
 }
 

@@ -1,18 +1,24 @@
-//! AWS clients from `aws-config`'s standard chain, so `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles and credentials
-//! work as users expect (and as tests use them to point at an emulator).
+//! The CLI's one way to AWS: `aws-config`'s standard chain and the adapters, both from `watchbot_watcher::aws` (so
+//! `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles and credentials work as users expect, and as tests use them to point
+//! at an emulator), and SDK errors as one line with the service-failure exit class.
 
-/// Loads the shared SDK config from the environment, profiles and instance metadata, with the watcher's timeouts
-/// (no call hangs for ever; see `watchbot_watcher::service::timeouts`).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    watchbot_watcher::service::sdk_config().await
-}
-
-/// An SQS client whose timeouts allow ReceiveMessage's 20 s long poll.
-pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    watchbot_watcher::service::sqs_client(sdk)
-}
+use crate::Failure;
+pub use watchbot_watcher::aws::sdk::{Aws, load};
+use watchbot_watcher::ports::PortError;
 
 /// A tokio runtime for a command's async work.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+}
+
+/// Why an AWS call failed, as one line (no credentials, unreachable, the service's code and message).
+pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
+    watchbot_watcher::aws::error::explain(error)
+}
+
+/// A failed call of an AWS adapter as a service failure: `what: why`, without the adapter's `service Operation: `
+/// prefix when `what` already says it.
+pub fn port_failure(what: impl std::fmt::Display, operation: &str, error: &PortError) -> Failure {
+    let why = error.message.strip_prefix(operation).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(&error.message);
+    Failure::service(format!("{what}: {why}"))
 }

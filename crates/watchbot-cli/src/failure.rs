@@ -1,18 +1,28 @@
-//! The one error type of the CLI: a line for stderr and an exit code.
+//! The one error type of the CLI: a line for stderr and an exit code of [`Exit`]'s classes (README, "Exit codes of
+//! the commands"): bad input or configuration (1) unless built with [`Failure::service`] (69).
+
+pub use watchbot_watcher::service::Exit;
 
 use std::fmt;
 
-/// Why a command failed: printed as one line on stderr, with its exit code (1 unless said otherwise).
+/// Why a command failed: printed as one line on stderr, with its exit class ([`Exit::BadInput`] unless said
+/// otherwise).
 #[derive(Debug)]
 pub struct Failure {
     message: String,
-    exit_code: u8,
+    exit: Exit,
 }
 
 impl Failure {
-    /// A failure with exit code 1.
+    /// Bad input or configuration: exit code 1.
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), exit_code: 1 }
+        Failure { message: message.into(), exit: Exit::BadInput }
+    }
+
+    /// A service that could not be reached or used (AWS unreachable, no credentials, access denied, no such queue,
+    /// topic or table): exit code 69.
+    pub fn service(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), exit: Exit::Service }
     }
 
     /// A failure from an error, its causes joined with `: ` so the line explains itself.
@@ -36,15 +46,20 @@ impl Failure {
         self
     }
 
-    /// Sets the exit code.
-    pub fn with_exit_code(mut self, exit_code: u8) -> Failure {
-        self.exit_code = exit_code;
+    /// Sets the exit class.
+    pub fn with_exit(mut self, exit: Exit) -> Failure {
+        self.exit = exit;
         self
+    }
+
+    /// The exit class of this failure.
+    pub fn exit(&self) -> Exit {
+        self.exit
     }
 
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> u8 {
-        self.exit_code
+        self.exit.code()
     }
 }
 

@@ -2,13 +2,15 @@
 //!
 //! One module per subcommand in [`cmd`], each with its clap `Args` and a `run(args) -> Result<ExitCode, Failure>`.
 //! Only this crate reads the process environment for configuration; it hands the libraries typed configs.
-//! Errors become one line on stderr (`watchbot: <what failed>`) and exit code 1; clap's usage errors exit 2.
+//! Errors become one line on stderr (`watchbot: <what failed>`) and an exit code ([`Exit`]): 1 for bad input or
+//! configuration, 2 for usage (clap's own), 69 when a service could not be reached or used. [`aws`] is the one
+//! module that reaches AWS (through `watchbot_watcher::aws`); this crate names no SDK crate.
 
 pub mod aws;
 pub mod cmd;
 mod failure;
 
-pub use failure::Failure;
+pub use failure::{Exit, Failure};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,14 +1,20 @@
-//! Table addresses: which backend a `$ProgressTable` value means, and [`open`] to get a store for it.
+//! Addresses: the one parser of the values watchbot passes between programs (`$ProgressTable`, `$WorkTopic`,
+//! queue URLs), so a local path or `file:` URL means the same file everywhere. [`open`] gets a progress store for
+//! one; `watchbot send` uses the same [`Address`] for its `--topic` and `--queue-url`.
 //!
 //! - `arn:<partition>:dynamodb:<region>:<account>:table/<name>` → DynamoDB table `<name>` in `<region>`.
+//! - `arn:<partition>:sns:<region>:<account>:<name>` → an SNS topic.
+//! - `https://…` or `http://…` → an SQS queue URL.
 //! - a bare DynamoDB table name (`[A-Za-z0-9_.-]{3,255}`, not starting with `.`) → DynamoDB, in the SDK's region.
-//! - an absolute path, a path containing `/`, a path starting with `.`, or a `file:` URL → the embedded store.
+//! - an absolute path, a path containing `/`, a path starting with `.`, or a `file:` URL (`file:///abs`,
+//!   `file://localhost/abs`, `file:relative`, `%`-escapes decoded) → a local path (the embedded store, a local
+//!   queue's folder).
 
 use crate::{AnyStore, DynamoStore, EmbeddedStore, Error};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Where progress is stored.
+/// Where progress is stored, work is sent or a queue is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// A DynamoDB table (hash key `id`, string), with the region of its ARN when given as one.
@@ -18,26 +24,61 @@ pub enum Address {
         /// The region from the ARN; `None` for a bare name (the SDK config's region applies).
         region: Option<String>,
     },
-    /// An embedded SQLite file.
-    Embedded {
-        /// The database file.
+    /// An SNS topic.
+    SnsTopic {
+        /// The topic's ARN.
+        arn: String,
+    },
+    /// An SQS queue.
+    SqsQueue {
+        /// The queue's URL.
+        url: String,
+    },
+    /// A file or folder on this machine: the embedded progress store's SQLite file, or a local queue's folder.
+    Local {
+        /// The path.
         path: PathBuf,
     },
 }
 
-impl FromStr for Address {
-    type Err = Error;
+/// An address that is none of the forms [`Address`] knows: one line naming it and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{address:?}: {reason}")]
+pub struct AddressError {
+    /// The address as given.
+    pub address: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
 
-    fn from_str(address: &str) -> Result<Address, Error> {
-        let invalid = |reason: &str| Error::Address { address: address.to_owned(), reason: reason.to_owned() };
+impl From<AddressError> for Error {
+    fn from(error: AddressError) -> Error {
+        Error::Address { address: error.address, reason: error.reason }
+    }
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(address: &str) -> Result<Address, AddressError> {
+        let invalid = |reason: &str| AddressError { address: address.to_owned(), reason: reason.to_owned() };
         if address.is_empty() {
             return Err(invalid("empty"));
         }
         if let Some(rest) = address.strip_prefix("arn:") {
             // partition:service:region:account:resource
             let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            if parts.len() == 5 && parts[1] == "sns" {
+                if parts[4].is_empty() || parts[4].contains(':') {
+                    return Err(invalid("expected arn:aws:sns:<region>:<account>:<topic name>"));
+                }
+                return Ok(Address::SnsTopic { arn: address.to_owned() });
+            }
             if parts.len() != 5 || parts[1] != "dynamodb" {
-                return Err(invalid("expected arn:aws:dynamodb:<region>:<account>:table/<name>"));
+                return Err(invalid(
+                    "an ARN of neither a DynamoDB table (arn:aws:dynamodb:<region>:<account>:table/<name>) nor an \
+                     SNS topic (arn:aws:sns:<region>:<account>:<name>)",
+                ));
             }
             let Some(table) = parts[4].strip_prefix("table/") else {
                 return Err(invalid("the ARN is not a table's (expected `table/<name>`)"));
@@ -65,12 +106,15 @@ impl FromStr for Address {
             if path.is_empty() {
                 return Err(invalid("a file: URL needs a path"));
             }
-            return Ok(Address::Embedded {
+            return Ok(Address::Local {
                 path: PathBuf::from(percent_decode(path).ok_or_else(|| invalid("bad %-escape"))?),
             });
         }
+        if address.starts_with("https://") || address.starts_with("http://") {
+            return Ok(Address::SqsQueue { url: address.to_owned() });
+        }
         if address.starts_with('/') || address.starts_with('.') || address.contains('/') {
-            return Ok(Address::Embedded { path: PathBuf::from(address) });
+            return Ok(Address::Local { path: PathBuf::from(address) });
         }
         if is_table_name(address) {
             return Ok(Address::DynamoDb { table: address.to_owned(), region: None });
@@ -87,7 +131,9 @@ impl std::fmt::Display for Address {
         match self {
             Address::DynamoDb { table, region: Some(region) } => write!(f, "DynamoDB table {table} in {region}"),
             Address::DynamoDb { table, region: None } => write!(f, "DynamoDB table {table}"),
-            Address::Embedded { path } => write!(f, "embedded store {}", path.display()),
+            Address::SnsTopic { arn } => write!(f, "SNS topic {arn}"),
+            Address::SqsQueue { url } => write!(f, "SQS queue {url}"),
+            Address::Local { path } => write!(f, "local path {}", path.display()),
         }
     }
 }
@@ -114,8 +160,9 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 impl Address {
-    /// Opens the store at this address. A DynamoDB address needs `sdk_config` (the caller loads it, e.g. from
-    /// `aws-config`'s standard chain); an embedded one ignores it and creates the file if missing.
+    /// Opens the progress store at this address. A DynamoDB address needs `sdk_config` (the caller loads it, e.g.
+    /// from `aws-config`'s standard chain); a local one ignores it and creates the file if missing; a topic or queue
+    /// is not a progress table.
     pub async fn open(&self, sdk_config: Option<&aws_config::SdkConfig>) -> Result<AnyStore, Error> {
         match self {
             Address::DynamoDb { table, region } => {
@@ -129,7 +176,11 @@ impl Address {
                 let client = aws_sdk_dynamodb::Client::from_conf(config.build());
                 Ok(AnyStore::DynamoDb(DynamoStore::new(client, table.clone())))
             }
-            Address::Embedded { path } => Ok(AnyStore::Embedded(EmbeddedStore::open(path.clone()).await?)),
+            Address::Local { path } => Ok(AnyStore::Embedded(EmbeddedStore::open(path.clone()).await?)),
+            Address::SnsTopic { arn: address } | Address::SqsQueue { url: address } => Err(Error::Address {
+                address: address.clone(),
+                reason: "a topic or queue is not a progress table (a DynamoDB table, or a file path)".to_owned(),
+            }),
         }
     }
 
@@ -150,7 +201,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Address, Error> {
-        s.parse()
+        Ok(s.parse::<Address>()?)
     }
 
     fn dynamo(table: &str, region: Option<&str>) -> Address {
@@ -158,7 +209,7 @@ mod tests {
     }
 
     fn file(path: &str) -> Address {
-        Address::Embedded { path: path.into() }
+        Address::Local { path: path.into() }
     }
 
     #[test]
@@ -180,6 +231,16 @@ mod tests {
         assert_eq!(parse("file:///tmp/a%20b.db").unwrap(), file("/tmp/a b.db"));
         assert_eq!(parse("file://localhost/tmp/p.db").unwrap(), file("/tmp/p.db"));
         assert_eq!(parse("file:p.db").unwrap(), file("p.db"));
+    }
+
+    #[test]
+    fn topics_and_queues() {
+        let arn = "arn:aws:sns:us-east-1:123456789012:work";
+        assert_eq!(parse(arn).unwrap(), Address::SnsTopic { arn: arn.into() });
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/q";
+        assert_eq!(parse(url).unwrap(), Address::SqsQueue { url: url.into() });
+        assert!(parse("arn:aws:sns:us-east-1:1:").is_err());
+        assert!(parse("arn:aws:sqs:us-east-1:1:q").unwrap_err().to_string().contains("neither a DynamoDB table"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod address;
 mod dynamo;
 mod embedded;
 
-pub use address::{Address, open};
+pub use address::{Address, AddressError, open};
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 

@@ -1,9 +1,10 @@
 //! The watcher's configuration from environment variables: the names the template's watcher task definition sets
 //! (ARCHITECTURE.md, "The watcher's environment"). A pure function of a map, so a test can feed it the environment
-//! of a generated template; the `watchbot-watcher` binary passes `std::env::vars()`, and `watchbot watch` passes
-//! the environment with its flags written over it.
+//! of a generated template; the `watchbot-watcher` binary passes its process environment ([`environment`] turns it
+//! into a map), and `watchbot watch` passes the same with its flags written over it.
 
-pub use crate::aws::ecs::LaunchType;
+use crate::aws::ecs::DEFAULT_RUN_TASK_PER_SECOND;
+pub use crate::aws::ecs::{EcsRunnerConfig, LaunchType};
 use crate::events::Level;
 use crate::run::{OnShutdown, TaskSizeLimit, WatcherConfig};
 use std::collections::BTreeMap;
@@ -62,7 +63,7 @@ pub enum Source {
     },
 }
 
-/// Which task runner.
+/// Which task runner (`watchbot watch --runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunnerKind {
     /// ECS tasks (RunTask).
@@ -71,21 +72,51 @@ pub enum RunnerKind {
     Process,
 }
 
-/// ECS settings of the runner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcsSettings {
-    /// Cluster ARN or name.
-    pub cluster: String,
-    /// Worker task definition.
-    pub task_definition: String,
-    /// The worker container's name in it (the overrides name it).
-    pub container_name: String,
-    /// EC2 or FARGATE.
-    pub launch_type: LaunchType,
-    /// Subnet ids (FARGATE).
-    pub subnets: Vec<String>,
-    /// Security group ids (FARGATE).
-    pub security_groups: Vec<String>,
+impl RunnerKind {
+    /// Every runner, with its name and a line of help (for the CLI's flag).
+    pub const ALL: [(RunnerKind, &'static str, &'static str); 2] = [
+        (RunnerKind::Ecs, "ecs", "One ECS task per message (RunTask on the cluster)"),
+        (RunnerKind::Process, "process", "One child process per message: the command after `--`"),
+    ];
+
+    /// The runner's name: `ecs` or `process`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerKind::Ecs => "ecs",
+            RunnerKind::Process => "process",
+        }
+    }
+}
+
+impl std::fmt::Display for RunnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A runner name that is neither `ecs` nor `process`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected ecs or process, got {0:?}")]
+pub struct UnknownRunner(pub String);
+
+impl std::str::FromStr for RunnerKind {
+    type Err = UnknownRunner;
+
+    fn from_str(s: &str) -> Result<RunnerKind, UnknownRunner> {
+        RunnerKind::ALL
+            .iter()
+            .find(|(_, name, _)| name.eq_ignore_ascii_case(s.trim()))
+            .map(|(kind, _, _)| *kind)
+            .ok_or_else(|| UnknownRunner(s.to_string()))
+    }
+}
+
+/// A process environment as a map, lossily: a stray non-UTF-8 variable elsewhere in the environment cannot stop the
+/// watcher (callers pass the variables of their process).
+pub fn environment(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> BTreeMap<String, String> {
+    vars.into_iter().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
 }
 
 /// Everything the watcher needs to run, read from the environment.
@@ -97,8 +128,8 @@ pub struct WatcherEnv {
     pub dead_letter_queue_url: Option<String>,
     /// SNS topic for notifications; `None` (only in `watchbot watch`): notifications go to stderr.
     pub notification_topic: Option<String>,
-    /// ECS settings, when the runner is ECS.
-    pub ecs: Option<EcsSettings>,
+    /// The ECS runner's config, when the runner is ECS.
+    pub ecs: Option<EcsRunnerConfig>,
     /// How much the watcher logs.
     pub log_level: Level,
     /// The loop's config (workers, timeout, backoff, task env ...).
@@ -187,23 +218,26 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
     let ecs = match runner {
         RunnerKind::Process => None,
         RunnerKind::Ecs => {
-            let launch_type = match r.get("LaunchType").unwrap_or("EC2") {
-                value if value.eq_ignore_ascii_case("EC2") => LaunchType::Ec2,
-                value if value.eq_ignore_ascii_case("FARGATE") => LaunchType::Fargate,
-                other => return Err(error("LaunchType", format!("expected EC2 or FARGATE, got {other:?}"))),
+            let launch_type = match r.get("LaunchType") {
+                None => LaunchType::default(),
+                Some(value) => value.parse::<LaunchType>().map_err(|e| error("LaunchType", e.to_string()))?,
             };
             let subnets = parse_list(r.get("Subnets"));
             let security_groups = parse_list(r.get("SecurityGroups"));
             if launch_type == LaunchType::Fargate && subnets.is_empty() {
                 return Err(error("Subnets", "is required with LaunchType FARGATE (comma-separated subnet ids)"));
             }
-            Some(EcsSettings {
+            Some(EcsRunnerConfig {
                 cluster: r.required("Cluster")?.to_string(),
                 task_definition: r.required("TaskDefinition")?.to_string(),
                 container_name: r.required("ContainerName")?.to_string(),
                 launch_type,
                 subnets,
                 security_groups,
+                // Fargate tasks in public subnets without a NAT need one to pull their image; the environment has
+                // no setting for it yet.
+                assign_public_ip: false,
+                run_task_per_second: DEFAULT_RUN_TASK_PER_SECOND,
             })
         }
     };

@@ -1,57 +1,46 @@
-//! Running the watcher as a service, shared by the `watchbot-watcher` binary and `watchbot watch`: the SQS queue,
-//! the SNS notifier (or the log when no topic is configured), a runner, the config read from the environment, and
-//! SIGTERM/SIGINT as the graceful stop. The callers build the SDK clients (from `aws-config`'s standard chain) and
-//! the adapters; everything after that is here, once.
+//! Running the watcher as a service, shared by the `watchbot-watcher` binary and `watchbot watch`: [`serve_env`] is
+//! the one wiring, environment map → config ([`crate::config::from_env`]) → SDK clients and adapters
+//! ([`crate::aws::sdk`]: the SQS queue, the SNS notifier or the log when no topic is configured, the ECS runner or
+//! child processes) → the loop, stopped gracefully by SIGTERM/SIGINT. [`Exit`] is the exit-code contract of
+//! watchbot's own programs (README, "Exit codes of the commands").
+//!
+//! No SDK type is named here: clients are built in `aws::sdk`.
 
-use crate::aws::ecs::{DEFAULT_RUN_TASK_PER_SECOND, EcsRunnerConfig};
 use crate::aws::sns::SnsTopic;
 use crate::aws::sqs::SqsQueue;
-use crate::config::{EcsSettings, WatcherEnv};
+use crate::config::{ConfigError, RunnerKind, Source, WatcherEnv};
 use crate::events::{Event, EventSink, StderrJson};
+use crate::local::process::{ProcessRunner, ProcessRunnerConfig};
 use crate::ports::{Notification, Notifier, PortError, TaskRunner};
 use crate::run::{Error, Ports, RunSummary, run};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
 
-/// Longest wait for one AWS request (attempt) and for a call with its retries: a call that hangs (a stalled
-/// connection, a black-holed endpoint) must not freeze the loop, whose heartbeats, polls and SIGTERM handling wait
-/// behind it.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// See [`ATTEMPT_TIMEOUT`].
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
-/// SQS attempts outlast the 20 s long poll of ReceiveMessage.
-pub const SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
-/// Room for a retry of a long poll.
-pub const SQS_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The timeouts of every AWS client but SQS's.
-pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
-        .build()
+/// The classes of exit codes of watchbot's own programs (`watchbot` and each of its commands, `watchbot-watcher`,
+/// `watchbot-progress`, `watchbot-log`), as opposed to a task's exit code. None is 3 or 4 (nor 0 for a failure): a
+/// worker script that stops on a failed `watchbot` command (`set -e`) passes the code on as its own, and the watcher
+/// must then return its message with a notification, never delete it (3) or return it quietly (4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: bad input or configuration (a file, an option, an environment variable, a message), a refusal about the
+    /// data itself (an unknown job, a part out of range), or any other failure not below.
+    BadInput,
+    /// 2: usage: the command line does not parse (clap's own code).
+    Usage,
+    /// 69 (sysexits' `EX_UNAVAILABLE`): a service could not be reached or used: AWS unreachable, no credentials,
+    /// access denied, no such queue, topic or table.
+    Service,
 }
 
-/// The timeouts of the SQS client.
-pub fn sqs_timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(SQS_ATTEMPT_TIMEOUT)
-        .operation_timeout(SQS_OPERATION_TIMEOUT)
-        .build()
-}
-
-/// The SDK config from `aws-config`'s standard chain (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, credentials), with
-/// [`timeouts`]. Shared by the `watchbot-watcher` binary and the `watchbot` CLI.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts()).load().await
-}
-
-/// An SQS client on `sdk` with [`sqs_timeouts`] (long enough for a long poll).
-pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(sqs_timeouts()).build())
+impl Exit {
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::BadInput => 1,
+            Exit::Usage => 2,
+            Exit::Service => 69,
+        }
+    }
 }
 
 /// Notifications to SNS, or, with no topic configured, to the log (one JSON line on stderr each).
@@ -95,19 +84,97 @@ pub struct Service<R> {
     pub runner: R,
 }
 
-/// The ECS runner's config for these settings: the default RunTask rate limit, and no public IP (Fargate tasks in
-/// public subnets without a NAT need one to pull their image; the environment has no setting for it yet).
-pub fn ecs_runner_config(settings: &EcsSettings) -> EcsRunnerConfig {
-    EcsRunnerConfig {
-        cluster: settings.cluster.clone(),
-        task_definition: settings.task_definition.clone(),
-        container_name: settings.container_name.clone(),
-        launch_type: settings.launch_type,
-        subnets: settings.subnets.clone(),
-        security_groups: settings.security_groups.clone(),
-        assign_public_ip: false,
-        run_task_per_second: DEFAULT_RUN_TASK_PER_SECOND,
+/// Which program serves, and how it runs tasks.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// The `watchbot-watcher` binary in the watcher container: everything the template sets is required; ECS tasks.
+    Container,
+    /// `watchbot watch --runner ecs`.
+    WatchEcs,
+    /// `watchbot watch --runner process -- COMMAND`: one child process of this command per message.
+    WatchProcess(ProcessRunnerConfig),
+}
+
+impl Program {
+    /// What [`crate::config::from_env`] requires of the environment for this program.
+    pub fn source(&self) -> Source {
+        match self {
+            Program::Container => Source::Container,
+            Program::WatchEcs => Source::Cli { runner: RunnerKind::Ecs },
+            Program::WatchProcess(_) => Source::Cli { runner: RunnerKind::Process },
+        }
     }
+}
+
+/// Why a service stopped before or instead of a graceful stop: one line, and its [`Exit`] class.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A missing or malformed environment variable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The loop's config makes no sense.
+    #[error(transparent)]
+    Invalid(Error),
+    /// The work queue could not be read at start (no such queue, access denied, no credentials).
+    #[error("cannot receive from the work queue {url} (QueueUrl): {error}")]
+    Queue {
+        /// The queue's URL.
+        url: String,
+        /// What SQS (or the SDK) said.
+        #[source]
+        error: PortError,
+    },
+}
+
+impl ServiceError {
+    /// The exit class: a service failure for the queue, bad input or configuration otherwise.
+    pub fn exit(&self) -> Exit {
+        match self {
+            ServiceError::Queue { .. } => Exit::Service,
+            ServiceError::Config(_) | ServiceError::Runtime(_) | ServiceError::Invalid(_) => Exit::BadInput,
+        }
+    }
+}
+
+/// The whole service: reads the config from `vars` (a process environment, maybe with flags written over it), loads
+/// `aws-config`'s chain, builds the adapters and runs the loop until SIGTERM or SIGINT. Blocks; starts its own
+/// runtime.
+pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<RunSummary, ServiceError> {
+    let env = crate::config::from_env(vars, program.source())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServiceError::Runtime)?;
+    let result = runtime.block_on(async {
+        let aws = crate::aws::sdk::load().await;
+        let queue = aws.queue(env.queue_url.clone());
+        let dead_letter = env.dead_letter_queue_url.clone().map(|url| aws.queue(url));
+        let notifier = match &env.notification_topic {
+            Some(arn) => ServiceNotifier::Sns(aws.topic(arn.clone())),
+            None => ServiceNotifier::Log,
+        };
+        match (program, &env.ecs) {
+            (Program::WatchProcess(config), _) => {
+                let runner = ProcessRunner::new(config);
+                serve(Service { queue, dead_letter, notifier, runner }, &env).await
+            }
+            (Program::Container | Program::WatchEcs, Some(ecs)) => {
+                let runner = aws.ecs_runner(ecs.clone());
+                serve(Service { queue, dead_letter, notifier, runner }, &env).await
+            }
+            (Program::Container | Program::WatchEcs, None) => {
+                Err(Error::Config("the ECS runner has no ECS settings".to_string()))
+            }
+        }
+    });
+    result.map_err(|error| match error {
+        Error::Queue(error) => ServiceError::Queue { url: env.queue_url.clone(), error },
+        other => ServiceError::Invalid(other),
+    })
 }
 
 /// Runs the loop on these adapters until SIGTERM or SIGINT, with events as JSON lines on stderr at `LogLevel`.
@@ -143,59 +210,5 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_config::Region;
-    use aws_config::timeout::TimeoutConfig;
-
-    /// An endpoint that accepts connections and never answers.
-    async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        (format!("http://{address}"), server)
-    }
-
-    async fn sdk_on(endpoint: &str, timeouts: TimeoutConfig) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .endpoint_url(endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
-            .load()
-            .await
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_call_to_an_endpoint_that_never_answers_times_out() {
-        let (endpoint, server) = silent_endpoint().await;
-        let sdk = sdk_on(&endpoint, timeouts()).await;
-        let ecs = aws_sdk_ecs::Client::new(&sdk);
-        let started = tokio::time::Instant::now();
-        let result = tokio::time::timeout(Duration::from_secs(600), ecs.list_tasks().cluster("c").send()).await;
-        let error = result.expect("the call ends by itself").expect_err("no answer");
-        assert!(format!("{error:?}").contains("Timeout"), "{error:?}");
-        assert!(started.elapsed() <= OPERATION_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
-        // SQS: a 20 s long poll is not cut short, yet a hung one ends.
-        let sqs = sqs_client(&sdk);
-        let started = tokio::time::Instant::now();
-        let receive = sqs.receive_message().queue_url(format!("{endpoint}/q")).wait_time_seconds(20).send();
-        let result = tokio::time::timeout(Duration::from_secs(600), receive).await;
-        result.expect("the call ends by itself").expect_err("no answer");
-        let elapsed = started.elapsed();
-        assert!(
-            elapsed >= SQS_ATTEMPT_TIMEOUT && elapsed <= SQS_OPERATION_TIMEOUT + Duration::from_secs(1),
-            "{elapsed:?}"
-        );
-        server.abort();
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use watchbot_watcher::config::{
-    ConfigError, EcsSettings, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv, from_env,
+    ConfigError, EcsRunnerConfig, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv, from_env,
 };
 use watchbot_watcher::events::Level;
 use watchbot_watcher::{TaskSizeLimit, WatcherConfig};
@@ -39,13 +39,15 @@ fn reads_the_whole_container_environment() {
         queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs".into(),
         dead_letter_queue_url: Some("https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dlq".into()),
         notification_topic: Some("arn:aws:sns:us-east-1:123456789012:notify".into()),
-        ecs: Some(EcsSettings {
+        ecs: Some(EcsRunnerConfig {
             cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/processing".into(),
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
             container_name: "worker".into(),
             launch_type: LaunchType::Ec2,
             subnets: vec![],
             security_groups: vec![],
+            assign_public_ip: false,
+            run_task_per_second: watchbot_watcher::aws::ecs::DEFAULT_RUN_TASK_PER_SECOND,
         }),
         log_level: Level::Debug,
         watcher: WatcherConfig {
@@ -189,6 +191,34 @@ fn the_template_watcher_environment_is_what_the_watcher_reads() {
     assert_eq!(ecs.cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/processing");
     assert_eq!(ecs.container_name, watchbot_template::WORKER_CONTAINER);
     assert_eq!(ecs.launch_type, LaunchType::Ec2);
+}
+
+/// The watcher container's environment with the AWS settings of a machine that has no credentials at all (no
+/// profile, no keys, no instance metadata), pointed at an endpoint nobody listens on.
+fn without_credentials(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env_clear()
+        .envs(container_env())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/watchbot-test/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/watchbot-test/credentials")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+}
+
+#[test]
+fn the_binary_exits_69_in_one_line_when_it_cannot_read_the_queue() {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_watchbot-watcher"));
+    let output = without_credentials(&mut command).output().expect("run watchbot-watcher");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(69), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "watchbot-watcher: cannot receive from the work queue https://sqs.us-east-1.amazonaws.com/123456789012/jobs \
+         (QueueUrl): sqs ReceiveMessage: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY)"
+    );
 }
 
 #[test]

@@ -11,8 +11,9 @@
 //! The stale-handle scenario asserts each backend's actual behaviour through [`Quirks`], so a change in either is seen.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use watchbot_watcher::aws::sqs::SqsQueue;
+use watchbot_watcher::events::now_ms;
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
 use watchbot_watcher::ports::{
     OutgoingMessage, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
@@ -102,10 +103,6 @@ fn request(wait_secs: u64, visibility_secs: Option<u64>) -> ReceiveRequest {
 
 fn message(body: &str) -> OutgoingMessage {
     OutgoingMessage { body: body.to_string(), ..OutgoingMessage::default() }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// Receives until `count` messages arrived (SQS may hand out fewer than available per call; a hidden message comes

@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
 use watchbot_watcher::local::notifier::LocalNotifier;
@@ -116,14 +115,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         ..WatcherConfig::default()
     };
     let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
-    let counters = Arc::new(Counters::default());
-    let sink = LocalSink { counters: counters.clone() };
+    let live = Arc::new(Mutex::new(Live::default()));
+    let sink = LocalSink { live: live.clone() };
     let ports = Ports::new(queue.clone(), runner, LocalNotifier::new(&state))
         .with_dead_letter(queue.dead_letter_queue())
         .with_events(sink);
 
     let summary = runtime.block_on(async {
-        let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(counters.clone())));
+        let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(live.clone())));
         let shutdown = shutdown(queue.clone(), args.until_empty);
         let result = watchbot_watcher::run(ports, &config, shutdown).await;
         if let Some(live) = live {
@@ -267,67 +266,71 @@ fn read_messages(file: &Path) -> Result<Vec<OutgoingMessage>, Failure> {
     Ok(messages)
 }
 
-/// Counts for the live line, kept from the loop's events.
+/// What the live line shows, kept from the loop's events: the loop's own [`RunSummary`] counts (the final summary
+/// line is the summary `run` returns), and the tasks running now.
 #[derive(Debug, Default)]
-struct Counters {
-    received: AtomicU64,
-    running: AtomicU64,
-    succeeded: AtomicU64,
-    rejected: AtomicU64,
-    returned: AtomicU64,
-    failed: AtomicU64,
-    dead_lettered: AtomicU64,
-    notifications: AtomicU64,
+struct Live {
+    summary: RunSummary,
+    running: u64,
+}
+
+impl Live {
+    fn record(&mut self, event: &Event) {
+        let summary = &mut self.summary;
+        match event {
+            Event::Received { .. } => summary.received += 1,
+            Event::Launched { .. } => {
+                summary.launched += 1;
+                self.running += 1;
+            }
+            Event::Adopted { .. } => {
+                summary.adopted += 1;
+                self.running += 1;
+            }
+            Event::Finished { outcome, .. } => {
+                self.running = self.running.saturating_sub(1);
+                match outcome {
+                    Outcome::Succeeded => summary.succeeded += 1,
+                    Outcome::Rejected => summary.rejected += 1,
+                    Outcome::Returned => summary.returned += 1,
+                    Outcome::Failed => summary.failed += 1,
+                }
+            }
+            Event::DeadLettered { .. } => summary.dead_lettered += 1,
+            Event::Notified { .. } => summary.notifications += 1,
+            _ => {}
+        }
+    }
 }
 
 /// The event sink of local mode: counts for the live line, and the loop's errors (and notifications that could not
 /// be written) as JSON lines on stderr, since those need a person's attention.
 struct LocalSink {
-    counters: Arc<Counters>,
+    live: Arc<Mutex<Live>>,
 }
 
 impl EventSink for LocalSink {
     fn emit(&self, event: &Event) {
-        let c = &self.counters;
-        let add = |counter: &AtomicU64| counter.fetch_add(1, Ordering::Relaxed);
-        match event {
-            Event::Received { .. } => drop(add(&c.received)),
-            Event::Launched { .. } | Event::Adopted { .. } => drop(add(&c.running)),
-            Event::Finished { outcome, .. } => {
-                c.running.fetch_sub(1, Ordering::Relaxed);
-                add(match outcome {
-                    Outcome::Succeeded => &c.succeeded,
-                    Outcome::Rejected => &c.rejected,
-                    Outcome::Returned => &c.returned,
-                    Outcome::Failed => &c.failed,
-                });
-            }
-            Event::DeadLettered { .. } => drop(add(&c.dead_lettered)),
-            Event::Notified { .. } => drop(add(&c.notifications)),
-            _ => {}
-        }
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).record(event);
         StderrJson { level: Level::Error }.emit(event);
     }
 }
 
+/// The live line: the run's counts so far and the tasks running.
+fn live_text(live: &Live) -> String {
+    let s = &live.summary;
+    format!(
+        "watchbot local: running {} | received {}, succeeded {}, rejected {}, returned {}, failed {}, dead-lettered \
+         {}, notifications {}",
+        live.running, s.received, s.succeeded, s.rejected, s.returned, s.failed, s.dead_lettered, s.notifications
+    )
+}
+
 /// Redraws the counts on stderr twice a second (only started when stderr is a terminal).
-async fn live_line(counters: Arc<Counters>) {
+async fn live_line(live: Arc<Mutex<Live>>) {
     loop {
-        let c = &counters;
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let line = format!(
-            "\r\x1b[2Kwatchbot local: running {} | received {}, succeeded {}, rejected {}, returned {}, failed {}, \
-             dead-lettered {}, notifications {}",
-            get(&c.running),
-            get(&c.received),
-            get(&c.succeeded),
-            get(&c.rejected),
-            get(&c.returned),
-            get(&c.failed),
-            get(&c.dead_lettered),
-            get(&c.notifications)
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        let line = live_text(&live.lock().unwrap_or_else(|p| p.into_inner()));
+        let _ = std::io::stderr().lock().write_all(format!("\r\x1b[2K{line}").as_bytes());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -348,6 +351,29 @@ mod tests {
         std::fs::write(&file, "{\"message\": \"a\"}\n{\"mesage\": \"typo\"}\n").unwrap();
         let error = read_messages(&file).unwrap_err().to_string();
         assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn the_live_line_counts_the_loop_events() {
+        let mut live = Live::default();
+        let finished = |outcome| Event::Finished {
+            message_id: "m".into(),
+            outcome,
+            exit_code: Some(0),
+            reason: "exit 0".into(),
+            receive_count: 1,
+            duration_ms: 1,
+        };
+        live.record(&Event::Received { message_id: "m".into(), receive_count: 1 });
+        live.record(&Event::Launched { message_id: "m".into(), task: "t".into() });
+        assert_eq!(live.running, 1);
+        live.record(&finished(Outcome::Failed));
+        assert_eq!((live.running, live.summary.received, live.summary.failed), (0, 1, 1));
+        assert!(
+            live_text(&live).starts_with("watchbot local: running 0 | received 1, succeeded 0"),
+            "{}",
+            live_text(&live)
+        );
     }
 
     #[test]

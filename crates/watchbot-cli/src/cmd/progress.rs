@@ -3,7 +3,8 @@
 //!
 //! Output as the original's: complete-part prints `true`/`false` (are all parts complete), status prints the
 //! status JSON, the other commands print nothing. `--json` prints a richer JSON object for every command.
-//! Every bad input is one line on stderr and exit 1; so is a failed request.
+//! Every bad input is one line on stderr and exit 1; a DynamoDB request that fails (unreachable, no credentials,
+//! access denied, no such table) is one line naming the table and exit 69.
 
 use crate::Failure;
 use serde_json::json;
@@ -149,13 +150,26 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Failure::new("no progress table: pass --table ADDR or set $ProgressTable"))?;
-    let address: Address = table.parse()?;
+    let address: Address =
+        table.parse().map_err(|e: watchbot_progress::AddressError| failure(watchbot_progress::Error::from(e)))?;
     let runtime = crate::aws::runtime()?;
     runtime.block_on(async {
-        let sdk_config = if address.needs_aws() { Some(crate::aws::sdk_config().await) } else { None };
-        let store = address.open(sdk_config.as_ref()).await?;
+        let aws = if address.needs_aws() { Some(crate::aws::load().await) } else { None };
+        let store = address.open(aws.as_ref().map(crate::aws::Aws::sdk_config)).await.map_err(failure)?;
         execute(&store, &job, request, args.json).await
     })
+}
+
+/// A progress error as a failure: a failed DynamoDB request is a service failure naming the table (one line, no
+/// SDK dump); everything else (an unknown job, a part out of range, a bad address, the embedded store) is bad input.
+fn failure(error: watchbot_progress::Error) -> Failure {
+    match &error {
+        watchbot_progress::Error::DynamoDb { operation, table, source } => Failure::service(format!(
+            "cannot use DynamoDB table {table} ({operation}): {}",
+            crate::aws::explain(source.as_ref())
+        )),
+        _ => Failure::from_error(&error),
+    }
 }
 
 fn print_line(text: &str) -> Result<(), Failure> {
@@ -170,18 +184,18 @@ fn to_json(value: &impl serde::Serialize) -> String {
 async fn execute(store: &AnyStore, job: &str, request: Request, detailed: bool) -> Result<ExitCode, Failure> {
     match request {
         Request::Status { part, watch: None } => {
-            let state = store.status(job, part).await?;
+            let state = store.status(job, part).await.map_err(failure)?;
             print_line(&status_line(job, state.as_ref(), detailed))?;
         }
         Request::Status { part, watch: Some(interval) } => return watch(store, job, part, interval, detailed).await,
         Request::SetTotal(total) => {
-            let outcome = store.set_total(job, total).await?;
+            let outcome = store.set_total(job, total).await.map_err(failure)?;
             if detailed {
                 print_line(&to_json(&json!({"job": job, "total": total, "created": outcome == SetTotal::Created})))?;
             }
         }
         Request::CompletePart(part) => {
-            let done = store.complete_part(job, part).await?;
+            let done = store.complete_part(job, part).await.map_err(failure)?;
             if detailed {
                 print_line(&to_json(&json!({
                     "job": job,
@@ -196,19 +210,19 @@ async fn execute(store: &AnyStore, job: &str, request: Request, detailed: bool) 
             }
         }
         Request::SetMetadata(metadata) => {
-            store.set_metadata(job, &metadata).await?;
+            store.set_metadata(job, &metadata).await.map_err(failure)?;
             if detailed {
                 print_line(&to_json(&json!({"job": job, "metadata": metadata})))?;
             }
         }
         Request::FailJob(reason) => {
-            store.fail_job(job, &reason).await?;
+            store.fail_job(job, &reason).await.map_err(failure)?;
             if detailed {
                 print_line(&to_json(&json!({"job": job, "failed": reason})))?;
             }
         }
         Request::ReduceSent => {
-            let first = store.reduce_sent(job).await?;
+            let first = store.reduce_sent(job).await.map_err(failure)?;
             if detailed {
                 print_line(&to_json(&json!({"job": job, "reduceSent": true, "first": first})))?;
             }
@@ -234,7 +248,7 @@ async fn watch(
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut last_line = String::new();
     loop {
-        let Some(state) = store.status(job, part).await? else {
+        let Some(state) = store.status(job, part).await.map_err(failure)? else {
             if let Some(bar) = &bar {
                 bar.abandon();
             }

@@ -10,8 +10,8 @@ use crate::Failure;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use watchbot_watcher::aws::sns::SnsTopic;
-use watchbot_watcher::aws::sqs::SqsQueue;
+use watchbot_progress::Address;
+use watchbot_watcher::aws::sns::MAX_MESSAGE_BYTES;
 use watchbot_watcher::local::queue::{DEFAULT_STATE_DIR, LocalQueue, LocalQueueConfig, QUEUE_FILE, subject_attributes};
 use watchbot_watcher::ports::{OutgoingMessage, Queue};
 
@@ -39,67 +39,36 @@ pub struct Args {
     pub message: String,
 }
 
-/// Where a message goes, parsed from an address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    /// An SNS topic ARN.
-    SnsTopic(String),
-    /// An SQS queue URL.
-    SqsQueue(String),
-    /// A local queue's state folder.
-    Local(PathBuf),
-}
-
-impl Address {
-    /// Parses a `--topic` address: an SNS topic ARN, or a local queue folder given as a path or `file:` URL.
-    /// A local folder must already hold a queue, so a mistyped address fails instead of creating a new queue.
-    pub fn parse_topic(address: &str) -> Result<Address, Failure> {
-        let address = address.trim();
-        if address.is_empty() {
-            return Err(Failure::new("--topic is empty (is $WorkTopic set?)"));
+/// Parses a `--topic` address (see [`Address`], the one parser of watchbot's addresses): an SNS topic ARN, or a
+/// local queue folder given as a path or `file:` URL. A local folder must already hold a queue, so a mistyped
+/// address fails instead of creating a new queue.
+pub fn parse_topic(address: &str) -> Result<Address, Failure> {
+    let address = address.trim();
+    if address.is_empty() {
+        return Err(Failure::new("--topic is empty (is $WorkTopic set?)"));
+    }
+    match address.parse::<Address>() {
+        Err(error) => Err(Failure::new(format!("--topic {error}"))),
+        Ok(topic @ Address::SnsTopic { .. }) => Ok(topic),
+        Ok(Address::SqsQueue { .. }) => {
+            Err(Failure::new(format!("--topic {address:?} is a URL, not a topic: use --queue-url for a queue")))
         }
-        if address.starts_with("arn:") {
-            let parts: Vec<&str> = address.splitn(6, ':').collect();
-            if parts.len() == 6 && parts[2] == "sns" && !parts[5].is_empty() {
-                return Ok(Address::SnsTopic(address.to_string()));
+        Ok(Address::DynamoDb { region: Some(_), .. }) => {
+            Err(Failure::new(format!("--topic {address:?} is a DynamoDB table, not a topic")))
+        }
+        Ok(Address::DynamoDb { region: None, .. }) => Err(Failure::new(format!(
+            "--topic {address:?} is neither an SNS topic ARN nor a local queue folder (write ./{address} for a folder \
+             here)"
+        ))),
+        Ok(Address::Local { path }) => {
+            if !path.join(QUEUE_FILE).is_file() {
+                return Err(Failure::new(format!(
+                    "--topic {address:?} is neither an SNS topic ARN nor a local queue folder (no {QUEUE_FILE} in it)"
+                )));
             }
-            return Err(Failure::new(format!(
-                "--topic {address:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
-            )));
+            Ok(Address::Local { path })
         }
-        if address.starts_with("http://") || address.starts_with("https://") {
-            return Err(Failure::new(format!(
-                "--topic {address:?} is a URL, not a topic: use --queue-url for a queue"
-            )));
-        }
-        let path = local_path(address)?;
-        if !path.join(QUEUE_FILE).is_file() {
-            return Err(Failure::new(format!(
-                "--topic {address:?} is neither an SNS topic ARN nor a local queue folder (no {QUEUE_FILE} in it)"
-            )));
-        }
-        Ok(Address::Local(path))
     }
-}
-
-/// A local path from a plain path or a `file:` URL (`file:///abs/path`, `file:relative`).
-pub fn local_path(address: &str) -> Result<PathBuf, Failure> {
-    let path = match address.strip_prefix("file:") {
-        Some(rest) => match rest.strip_prefix("//") {
-            // file://host/path: only the local host makes sense.
-            Some(url) => match url.find('/') {
-                Some(0) => url.to_string(),
-                Some(at) if &url[..at] == "localhost" => url[at..].to_string(),
-                _ => return Err(Failure::new(format!("{address:?} is not a local file: URL"))),
-            },
-            None => rest.to_string(),
-        },
-        None => address.to_string(),
-    };
-    if path.is_empty() {
-        return Err(Failure::new(format!("{address:?} names no folder")));
-    }
-    Ok(PathBuf::from(path))
 }
 
 /// Runs `watchbot send`.
@@ -115,13 +84,11 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         return Err(Failure::new("--message is empty"));
     }
     let address = match (&args.topic, &args.queue_url) {
-        (Some(topic), _) => Address::parse_topic(topic)?,
-        (None, Some(url)) => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(Failure::new(format!("--queue-url {url:?} is not a URL")));
-            }
-            Address::SqsQueue(url.clone())
-        }
+        (Some(topic), _) => parse_topic(topic)?,
+        (None, Some(url)) => match url.parse::<Address>() {
+            Ok(queue @ Address::SqsQueue { .. }) => queue,
+            _ => return Err(Failure::new(format!("--queue-url {url:?} is not a URL"))),
+        },
         (None, None) => {
             let dir = args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
             // As for --topic DIR: a queue that does not exist yet means the wrong folder (or no `watchbot local`
@@ -133,45 +100,51 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
                     dir.display()
                 )));
             }
-            Address::Local(dir)
+            Address::Local { path: dir }
         }
     };
+    if matches!(address, Address::SnsTopic { .. }) && message.len() > MAX_MESSAGE_BYTES {
+        return Err(Failure::new(format!(
+            "--message is {} bytes, over SNS's limit of {MAX_MESSAGE_BYTES}",
+            message.len()
+        )));
+    }
     let id = crate::aws::runtime()?.block_on(send(&address, args.subject.as_deref(), message))?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends one message to an address; returns its message id.
+/// Sends one message to an address; returns its message id. A failed AWS call is a service failure naming the
+/// topic or queue, in one line.
 pub async fn send(address: &Address, subject: Option<&str>, message: String) -> Result<String, Failure> {
     let outgoing =
         |message| OutgoingMessage { body: message, attributes: subject_attributes(subject), ..Default::default() };
-    let result = match address {
-        Address::SnsTopic(arn) => {
-            let config = crate::aws::sdk_config().await;
-            SnsTopic::new(aws_sdk_sns::Client::new(&config), arn.clone()).publish(subject, &message).await
+    match address {
+        Address::SnsTopic { arn } => {
+            let topic = crate::aws::load().await.topic(arn.clone());
+            topic.publish(subject, &message).await.map_err(|e| {
+                crate::aws::port_failure(format_args!("cannot publish to SNS topic {arn}"), "sns Publish", &e)
+            })
         }
-        Address::SqsQueue(url) => {
-            let config = crate::aws::sdk_config().await;
-            SqsQueue::new(aws_sdk_sqs::Client::new(&config), url.clone()).send(outgoing(message)).await
+        Address::SqsQueue { url } => {
+            let queue = crate::aws::load().await.queue(url.clone());
+            queue.send(outgoing(message)).await.map_err(|e| {
+                crate::aws::port_failure(format_args!("cannot send to SQS queue {url}"), "sqs SendMessage", &e)
+            })
         }
-        Address::Local(dir) => {
-            let queue = open_local(dir)?;
-            queue.send(outgoing(message)).await
+        Address::Local { path } => {
+            let queue = open_local(path)?;
+            queue
+                .send(outgoing(message))
+                .await
+                .map_err(|e| Failure::new(format!("cannot send to the local queue in {}: {e}", path.display())))
         }
-    };
-    result.map_err(|e| Failure::new(format!("cannot send to {}: {e}", describe(address))))
+        Address::DynamoDb { .. } => Err(Failure::new(format!("{address} is not a topic or queue"))),
+    }
 }
 
 fn open_local(dir: &Path) -> Result<LocalQueue, Failure> {
     LocalQueue::open(dir, LocalQueueConfig::default()).map_err(|e| Failure::from_error(&e))
-}
-
-fn describe(address: &Address) -> String {
-    match address {
-        Address::SnsTopic(arn) => arn.clone(),
-        Address::SqsQueue(url) => url.clone(),
-        Address::Local(dir) => format!("the local queue in {}", dir.display()),
-    }
 }
 
 #[cfg(test)]
@@ -181,26 +154,30 @@ mod tests {
     #[test]
     fn addresses_select_backends() {
         assert_eq!(
-            Address::parse_topic("arn:aws:sns:us-east-1:123456789012:work").unwrap(),
-            Address::SnsTopic("arn:aws:sns:us-east-1:123456789012:work".into())
+            parse_topic("arn:aws:sns:us-east-1:123456789012:work").unwrap(),
+            Address::SnsTopic { arn: "arn:aws:sns:us-east-1:123456789012:work".into() }
         );
-        assert!(Address::parse_topic("arn:aws:sqs:us-east-1:123456789012:work").is_err());
-        assert!(Address::parse_topic("https://sqs.us-east-1.amazonaws.com/1/q").is_err());
-        assert!(Address::parse_topic("").is_err());
-        assert!(Address::parse_topic("/no/such/folder").is_err());
+        assert!(parse_topic("arn:aws:sqs:us-east-1:123456789012:work").is_err());
+        assert!(parse_topic("https://sqs.us-east-1.amazonaws.com/1/q").is_err());
+        assert!(parse_topic("").is_err());
+        assert!(parse_topic("/no/such/folder").is_err());
+        assert!(parse_topic("bare-name").unwrap_err().to_string().contains("./bare-name"));
         let dir = tempfile::tempdir().unwrap();
         LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
+        let local = Address::Local { path: dir.path().to_path_buf() };
         let text = dir.path().display().to_string();
-        assert_eq!(Address::parse_topic(&text).unwrap(), Address::Local(dir.path().to_path_buf()));
-        assert_eq!(Address::parse_topic(&format!("file://{text}")).unwrap(), Address::Local(dir.path().to_path_buf()));
+        assert_eq!(parse_topic(&text).unwrap(), local);
+        assert_eq!(parse_topic(&format!("file://{text}")).unwrap(), local);
     }
 
     #[test]
-    fn file_urls_become_paths() {
-        assert_eq!(local_path("file:///tmp/x").unwrap(), PathBuf::from("/tmp/x"));
-        assert_eq!(local_path("file://localhost/tmp/x").unwrap(), PathBuf::from("/tmp/x"));
-        assert_eq!(local_path("file:rel/dir").unwrap(), PathBuf::from("rel/dir"));
-        assert!(local_path("file://elsewhere/tmp/x").is_err());
-        assert_eq!(local_path(".watchbot").unwrap(), PathBuf::from(".watchbot"));
+    fn file_urls_are_decoded_as_for_progress_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaced = dir.path().join("state dir");
+        std::fs::create_dir(&spaced).unwrap();
+        LocalQueue::open(&spaced, LocalQueueConfig::default()).unwrap();
+        let url = format!("file://{}/state%20dir", dir.path().display());
+        assert_eq!(parse_topic(&url).unwrap(), Address::Local { path: spaced });
+        assert!(parse_topic("file://elsewhere/tmp/x").is_err());
     }
 }

@@ -2,34 +2,31 @@
 //!
 //! Configured like the `watchbot-watcher` container, by the same environment variables (`QueueUrl`, `Concurrency`,
 //! ...); each flag writes over its variable, then the watcher's own parser reads the result, so the two cannot
-//! disagree. Exits 0 after a graceful stop (SIGTERM/SIGINT), 1 on a configuration error.
+//! disagree; the wiring after that is the watcher binary's own (`watchbot_watcher::service::serve_env`). Exits 0
+//! after a graceful stop (SIGTERM/SIGINT), 1 on a configuration error, 69 when the work queue cannot be read at
+//! start (no such queue, access denied, no credentials).
 
 use crate::Failure;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use watchbot_watcher::aws::ecs::EcsRunner;
-use watchbot_watcher::aws::sns::SnsTopic;
-use watchbot_watcher::aws::sqs::SqsQueue;
-use watchbot_watcher::config::{self, RunnerKind, Source, WatcherEnv};
-use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
-use watchbot_watcher::service::{self, Service, ServiceNotifier};
+use watchbot_watcher::config::{self, RunnerKind, WatcherEnv};
+use watchbot_watcher::local::process::ProcessRunnerConfig;
+use watchbot_watcher::service::{self, Program, ServiceError};
 
-/// Which runner starts the tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Runner {
-    /// One ECS task per message (RunTask on the cluster).
-    Ecs,
-    /// One child process per message: the command after `--`.
-    Process,
+/// `--runner`: the watcher's own [`RunnerKind`], by its names.
+fn runner_parser() -> impl TypedValueParser<Value = RunnerKind> {
+    PossibleValuesParser::new(RunnerKind::ALL.map(|(_, name, help)| PossibleValue::new(name).help(help)))
+        .try_map(|name| name.parse::<RunnerKind>())
 }
 
 /// Arguments of `watchbot watch`. Every flag overrides the environment variable named in its help.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where tasks run.
-    #[arg(long, value_enum, default_value = "ecs")]
-    pub runner: Runner,
+    #[arg(long, value_parser = runner_parser(), default_value = "ecs")]
+    pub runner: RunnerKind,
     /// The work queue's URL [env: QueueUrl].
     #[arg(long, value_name = "URL")]
     pub queue_url: Option<String>,
@@ -104,67 +101,55 @@ impl Args {
     }
 }
 
-/// The watcher's configuration: the process environment with the flags written over it.
-pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result<WatcherEnv, Failure> {
+/// The environment the watcher reads: the process environment with the flags written over it, and the program
+/// (runner and command) to serve it with.
+pub fn wiring(
+    args: &Args,
+    environment: BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, Program), Failure> {
     let mut vars = environment;
-    let overrides = args.overrides();
-    for (name, _, value) in &overrides {
-        vars.insert(name.to_string(), value.clone());
+    for (name, _, value) in args.overrides() {
+        vars.insert(name.to_string(), value);
     }
-    let runner = match args.runner {
-        Runner::Ecs => RunnerKind::Ecs,
-        Runner::Process => RunnerKind::Process,
-    };
-    match (args.runner, args.command.is_empty()) {
-        (Runner::Process, true) => {
+    let program = match (args.runner, args.command.split_first()) {
+        (RunnerKind::Process, None) => {
             return Err(Failure::new("--runner process needs the worker command after `--`"));
         }
-        (Runner::Ecs, false) => {
+        (RunnerKind::Ecs, Some(_)) => {
             return Err(Failure::new(
                 "a command after `--` is only for --runner process (ECS runs the task definition)",
             ));
         }
-        _ => {}
-    }
-    config::from_env(&vars, Source::Cli { runner }).map_err(|e| {
-        // A bad value the user gave as a flag is named as that flag, not as the variable it stands for.
-        match overrides.iter().find(|(name, _, _)| *name == e.name) {
-            Some((_, flag, _)) => Failure::new(format!("{flag}: {}", e.problem)),
-            None => Failure::from_error(&e),
+        (RunnerKind::Process, Some((program, rest))) => {
+            Program::WatchProcess(ProcessRunnerConfig::new(PathBuf::from(program), rest.to_vec()))
         }
-    })
+        (RunnerKind::Ecs, None) => Program::WatchEcs,
+    };
+    Ok((vars, program))
+}
+
+/// A bad value the user gave as a flag is named as that flag, not as the variable it stands for.
+fn config_failure(args: &Args, error: &config::ConfigError) -> Failure {
+    match args.overrides().iter().find(|(name, _, _)| *name == error.name) {
+        Some((_, flag, _)) => Failure::new(format!("{flag}: {}", error.problem)),
+        None => Failure::from_error(error),
+    }
+}
+
+/// The watcher's configuration for these flags and environment (what [`run`] serves with).
+pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result<WatcherEnv, Failure> {
+    let (vars, program) = wiring(args, environment)?;
+    config::from_env(&vars, program.source()).map_err(|e| config_failure(args, &e))
 }
 
 /// Runs `watchbot watch`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let environment: BTreeMap<String, String> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-        .collect();
-    let env = watcher_env(&args, environment)?;
-    let runtime = crate::aws::runtime().map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
-    let summary = runtime.block_on(async {
-        let sdk = crate::aws::sdk_config().await;
-        let sqs = crate::aws::sqs_client(&sdk);
-        let queue = SqsQueue::new(sqs.clone(), env.queue_url.clone());
-        let dead_letter = env.dead_letter_queue_url.clone().map(|url| SqsQueue::new(sqs.clone(), url));
-        let notifier = match &env.notification_topic {
-            Some(arn) => ServiceNotifier::Sns(SnsTopic::new(aws_sdk_sns::Client::new(&sdk), arn.clone())),
-            None => ServiceNotifier::Log,
-        };
-        match (&env.ecs, args.command.split_first()) {
-            (Some(ecs), _) => {
-                let runner = EcsRunner::new(aws_sdk_ecs::Client::new(&sdk), service::ecs_runner_config(ecs));
-                service::serve(Service { queue, dead_letter, notifier, runner }, &env).await
-            }
-            (None, Some((program, args))) => {
-                let runner = ProcessRunner::new(ProcessRunnerConfig::new(PathBuf::from(program), args.to_vec()));
-                service::serve(Service { queue, dead_letter, notifier, runner }, &env).await
-            }
-            (None, None) => unreachable!("checked by watcher_env"),
-        }
-    });
-    summary.map_err(|e| Failure::from_error(&e))?;
-    Ok(ExitCode::SUCCESS)
+    let (vars, program) = wiring(&args, config::environment(std::env::vars_os()))?;
+    match service::serve_env(&vars, program) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(ServiceError::Config(error)) => Err(config_failure(&args, &error)),
+        Err(error) => Err(Failure::from_error(&error).with_exit(error.exit())),
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +241,8 @@ mod tests {
         fargate.subnets = Some("subnet-1".into());
         let parsed = watcher_env(&fargate, BTreeMap::new()).expect("fargate in lower case");
         assert_eq!(parsed.ecs.expect("ecs").launch_type, watchbot_watcher::config::LaunchType::Fargate);
+        let runner = Cli::try_parse_from(["watch", "--runner", "spot"]).unwrap_err().to_string();
+        assert!(runner.contains("possible values: ecs, process"), "{runner}");
         fargate.launch_type = Some("spot".into());
         assert_eq!(
             watcher_env(&fargate, BTreeMap::new()).unwrap_err().to_string(),

@@ -29,12 +29,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_ecs::config::http::HttpResponse;
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair, NetworkConfiguration,
     TaskOverride,
 };
 
+use crate::aws::error::{explain, unsent_kind};
 use crate::ports::{Launch, PortError, PortErrorKind, TaskRunner, TaskSpec, TaskState};
 
 /// ECS's limit on tasks per DescribeTasks call.
@@ -74,7 +75,7 @@ impl std::fmt::Display for LaunchType {
 
 /// A launch type name that is neither `EC2` nor `FARGATE`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("launch type must be EC2 or FARGATE, not {0:?}")]
+#[error("expected EC2 or FARGATE, got {0:?}")]
 pub struct UnknownLaunchType(pub String);
 
 impl std::str::FromStr for LaunchType {
@@ -90,7 +91,9 @@ impl std::str::FromStr for LaunchType {
     }
 }
 
-/// Where and how the ECS runner starts tasks.
+/// Where and how the ECS runner starts tasks: also the ECS part of the watcher's configuration
+/// ([`crate::config::WatcherEnv::ecs`]), read from `Cluster`, `TaskDefinition`, `ContainerName`, `LaunchType`,
+/// `Subnets` and `SecurityGroups`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EcsRunnerConfig {
     /// Cluster name or ARN.
@@ -416,10 +419,10 @@ where
     match &error {
         SdkError::TimeoutError(_) => PortError::transient(format!("ecs {action} timed out")),
         SdkError::DispatchFailure(_) => {
-            PortError::transient(format!("ecs {action} could not be sent: {}", DisplayErrorContext(&error)))
+            PortError::new(unsent_kind(&error), format!("ecs {action} could not be sent: {}", explain(&error)))
         }
         SdkError::ResponseError(_) => {
-            PortError::transient(format!("ecs {action} got an unreadable response: {}", DisplayErrorContext(&error)))
+            PortError::transient(format!("ecs {action} got an unreadable response: {}", explain(&error)))
         }
         SdkError::ServiceError(context) => {
             let service = context.err();
@@ -531,10 +534,7 @@ mod tests {
     fn launch_types_parse_and_print() {
         assert_eq!("EC2".parse::<LaunchType>(), Ok(LaunchType::Ec2));
         assert_eq!("fargate".parse::<LaunchType>(), Ok(LaunchType::Fargate));
-        assert_eq!(
-            "SPOT".parse::<LaunchType>().unwrap_err().to_string(),
-            "launch type must be EC2 or FARGATE, not \"SPOT\""
-        );
+        assert_eq!("SPOT".parse::<LaunchType>().unwrap_err().to_string(), "expected EC2 or FARGATE, got \"SPOT\"");
         assert_eq!(LaunchType::Fargate.to_string(), "FARGATE");
         assert_eq!(LaunchType::default(), LaunchType::Ec2);
     }

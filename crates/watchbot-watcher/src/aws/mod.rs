@@ -1,5 +1,9 @@
-//! Adapters of the ports on the AWS SDK. Only this module imports `aws_sdk_*`; adapters receive built clients.
+//! Adapters of the ports on the AWS SDK, and the one place that loads `aws-config` and builds clients ([`sdk`]).
+//! In this crate only this module tree imports `aws_sdk_*`, `aws_config` or `aws_credential_types`; the rest of the
+//! watcher (the loop, `service`, `config`, the binary) reaches AWS through these types.
 
 pub mod ecs;
+pub mod error;
+pub mod sdk;
 pub mod sns;
 pub mod sqs;

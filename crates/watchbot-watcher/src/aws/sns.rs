@@ -3,7 +3,7 @@
 //! SNS rejects a Subject over 100 characters, with a line break or a non-ASCII-printable character, or starting with
 //! a space; [`sanitize_subject`] makes any text acceptable so a notification is never lost to its subject.
 
-use crate::aws::sqs::port_error;
+use crate::aws::error::port_error;
 use crate::ports::{Notification, Notifier, PortError, PortErrorKind};
 
 /// SNS's limit on a Subject, in characters.

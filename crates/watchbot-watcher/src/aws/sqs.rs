@@ -6,10 +6,10 @@
 //! what to retry: throttling, 5xx, timeouts and network errors are transient, a stale receipt handle is
 //! `InvalidReceipt`, a missing queue is `NotFound`, anything else is `Rejected`.
 
+use crate::aws::error::{classify_code, port_error};
 use crate::ports::{
     BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
 };
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
     MessageSystemAttributeName,
@@ -203,74 +203,6 @@ fn batch_failure(operation: &str, entry: &aws_sdk_sqs::types::BatchResultErrorEn
     BatchFailure { index, error: PortError::new(kind, message) }
 }
 
-/// Classifies an SQS/SNS error code; `None` when the code alone does not say.
-fn classify_code(code: &str, message: &str) -> Option<PortErrorKind> {
-    let kind = match code {
-        "ReceiptHandleIsInvalid" | "MessageNotInflight" | "AWS.SimpleQueueService.MessageNotInflight" => {
-            PortErrorKind::InvalidReceipt
-        }
-        // Real SQS answers a stale handle's visibility change with InvalidParameterValue and this reason.
-        "InvalidParameterValue" if message.contains("not available for visibility timeout change") => {
-            PortErrorKind::InvalidReceipt
-        }
-        "InvalidParameterValue" if message.to_ascii_lowercase().contains("receipt handle") => {
-            PortErrorKind::InvalidReceipt
-        }
-        "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" | "NotFound" | "NotFoundException" => {
-            PortErrorKind::NotFound
-        }
-        "RequestThrottled"
-        | "Throttling"
-        | "ThrottlingException"
-        | "ThrottledException"
-        | "KMSThrottlingException"
-        | "ServiceUnavailable"
-        | "InternalError"
-        | "InternalFailure"
-        | "InternalErrorException" => PortErrorKind::Transient,
-        _ => return None,
-    };
-    Some(kind)
-}
-
-/// Maps an SDK error to a [`PortError`]: `operation: what the service said (Code)`.
-pub(crate) fn port_error<E>(operation: &str, error: &SdkError<E>) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match error {
-        SdkError::TimeoutError(_) => PortError::transient(format!("{operation}: timed out")),
-        SdkError::DispatchFailure(failure) => {
-            let detail = aws_sdk_sqs::error::DisplayErrorContext(error).to_string();
-            if failure.is_user() {
-                PortError::new(PortErrorKind::Rejected, format!("{operation}: {detail}"))
-            } else {
-                PortError::transient(format!("{operation}: network error: {detail}"))
-            }
-        }
-        SdkError::ConstructionFailure(_) => PortError::new(
-            PortErrorKind::Rejected,
-            format!("{operation}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)),
-        ),
-        _ => {
-            let code = error.code().unwrap_or("");
-            let message = error.message().unwrap_or("");
-            let status = error.raw_response().map(|r| r.status().as_u16());
-            let kind = classify_code(code, message).unwrap_or(match status {
-                Some(429) | Some(500..=599) | None => PortErrorKind::Transient,
-                Some(404) => PortErrorKind::NotFound,
-                Some(_) => PortErrorKind::Rejected,
-            });
-            let text = match (code.is_empty(), message.is_empty()) {
-                (false, false) => format!("{operation}: {message} ({code})"),
-                (false, true) => format!("{operation}: {code}"),
-                _ => format!("{operation}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)),
-            };
-            PortError::new(kind, text)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,21 +213,5 @@ mod tests {
         assert_eq!(seconds_up(Duration::from_secs(3), 100), 3);
         assert_eq!(seconds_up(Duration::ZERO, 100), 0);
         assert_eq!(seconds_up(Duration::from_secs(50_000), MAX_VISIBILITY_SECONDS), 43_200);
-    }
-
-    #[test]
-    fn codes_classify() {
-        assert_eq!(classify_code("ReceiptHandleIsInvalid", ""), Some(PortErrorKind::InvalidReceipt));
-        assert_eq!(
-            classify_code(
-                "InvalidParameterValue",
-                "Value x for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available \
-                 for visibility timeout change."
-            ),
-            Some(PortErrorKind::InvalidReceipt)
-        );
-        assert_eq!(classify_code("AWS.SimpleQueueService.NonExistentQueue", ""), Some(PortErrorKind::NotFound));
-        assert_eq!(classify_code("RequestThrottled", ""), Some(PortErrorKind::Transient));
-        assert_eq!(classify_code("InvalidParameterValue", "delay too long"), None);
     }
 }
