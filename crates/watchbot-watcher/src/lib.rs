@@ -14,15 +14,24 @@
 //!   `aws::sdk`, the one place that loads `aws-config` and builds clients. The only module that names the SDK.
 //! - [`local`]: adapters for one machine (embedded SQLite queue, child-process runner, file notifier).
 //! - `testing` (tests, or the `test-util` feature): in-process fakes of the ports.
+//!
+//! Cargo features, both on by default, so that a crate that embeds the loop on one path does not compile the
+//! other (as aws-lambda-rust-runtime has one feature per event source): `aws` (the AWS SDK: [`aws`], [`config`],
+//! and with `local` also [`service`] and the `watchbot-watcher` binary) and `local` (SQLite and libc: [`local`]).
+//! The loop, the ports, the decisions and the events need neither.
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
 pub mod config;
 pub mod decide;
 pub mod events;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod message;
 pub mod ports;
 pub mod run;
+#[cfg(all(feature = "aws", feature = "local"))]
 pub mod service;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
