@@ -258,7 +258,9 @@ impl std::fmt::Debug for LocalQueue {
 /// `messages_visible (visible_at_ms, seq)` is the receive order and serves every time-based query: the next
 /// candidates (`visible_at_ms <= now`, first rows only), the next visibility (its minimum), and the hidden count
 /// (`visible_at_ms > now`: in flight and delayed messages only). `id` is `UNIQUE`, so its automatic index serves
-/// deletes and visibility changes.
+/// deletes and visibility changes; ids begin with their send time, so that index grows at its end like the others.
+/// `queue_sizes` holds each table's row count, kept by triggers (so also by any other writer of the file), because
+/// SQLite's `COUNT(*)` reads the whole table; an older file gets its counts once, when the triggers are added.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -284,6 +286,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     receipt TEXT
 );
 CREATE INDEX IF NOT EXISTS dead_letters_visible ON dead_letters (visible_at_ms, seq);
+CREATE TABLE IF NOT EXISTS queue_sizes (name TEXT PRIMARY KEY NOT NULL, messages INTEGER NOT NULL);
+INSERT INTO queue_sizes (name, messages) SELECT 'messages', (SELECT COUNT(*) FROM messages)
+    WHERE NOT EXISTS (SELECT 1 FROM queue_sizes WHERE name = 'messages');
+INSERT INTO queue_sizes (name, messages) SELECT 'dead_letters', (SELECT COUNT(*) FROM dead_letters)
+    WHERE NOT EXISTS (SELECT 1 FROM queue_sizes WHERE name = 'dead_letters');
+CREATE TRIGGER IF NOT EXISTS messages_sent AFTER INSERT ON messages
+    BEGIN UPDATE queue_sizes SET messages = messages + 1 WHERE name = 'messages'; END;
+CREATE TRIGGER IF NOT EXISTS messages_gone AFTER DELETE ON messages
+    BEGIN UPDATE queue_sizes SET messages = messages - 1 WHERE name = 'messages'; END;
+CREATE TRIGGER IF NOT EXISTS dead_letters_sent AFTER INSERT ON dead_letters
+    BEGIN UPDATE queue_sizes SET messages = messages + 1 WHERE name = 'dead_letters'; END;
+CREATE TRIGGER IF NOT EXISTS dead_letters_gone AFTER DELETE ON dead_letters
+    BEGIN UPDATE queue_sizes SET messages = messages - 1 WHERE name = 'dead_letters'; END;
 ";
 
 /// Every statement the queue runs on one table. Each touches only the rows it returns or changes (the query-plan
@@ -310,7 +325,7 @@ struct Statements {
     insert: String,
     /// `?1` now: messages hidden now, and how many of them were received (in flight; the rest are delayed).
     hidden: String,
-    /// The table's row count (SQLite counts the smallest index's entries, page by page).
+    /// The table's row count, as the triggers keep it.
     total: String,
 }
 
@@ -327,11 +342,17 @@ impl Statements {
                     first_receive_ms = COALESCE(first_receive_ms, ?1), visible_at_ms = ?2, receipt = ?3
                  WHERE seq = ?4"
             ),
+            // An upsert, not `INSERT OR REPLACE`: a replace's implicit delete fires no trigger, so `queue_sizes`
+            // would count the replaced row twice.
             copy_to_dead_letters: format!(
-                "INSERT OR REPLACE INTO dead_letters
+                "INSERT INTO dead_letters
                     (id, body, attributes, sent_ms, visible_at_ms, receive_count, first_receive_ms, receipt)
                  SELECT id, body, attributes, sent_ms, ?1, receive_count, first_receive_ms, NULL
-                 FROM {table} WHERE seq = ?2"
+                 FROM {table} WHERE seq = ?2
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body, attributes = excluded.attributes,
+                    sent_ms = excluded.sent_ms, visible_at_ms = excluded.visible_at_ms,
+                    receive_count = excluded.receive_count, first_receive_ms = excluded.first_receive_ms,
+                    receipt = NULL"
             ),
             remove: format!("DELETE FROM {table} WHERE seq = ?1"),
             delete: format!("DELETE FROM {table} WHERE id = ?1 AND receipt = ?2"),
@@ -343,7 +364,7 @@ impl Statements {
             hidden: format!(
                 "SELECT COUNT(*), COALESCE(SUM(receive_count > 0), 0) FROM {table} WHERE visible_at_ms > ?1"
             ),
-            total: format!("SELECT COUNT(*) FROM {table}"),
+            total: format!("SELECT messages FROM queue_sizes WHERE name = '{table}'"),
         }
     }
 }
@@ -421,7 +442,7 @@ impl LocalQueue {
 
     /// Where the messages are now, from one snapshot. Reads only; never waits for a writer. Its cost grows with the
     /// messages hidden now (in flight or delayed), not with the visible backlog: the visible count is the table's
-    /// row count (which SQLite reads from the index pages) less the hidden ones.
+    /// row count (kept in `queue_sizes`) less the hidden ones.
     pub fn counts(&self) -> Result<QueueCounts, PortError> {
         let sql = self.table.sql();
         let now = self.inner.config.now_ms();
@@ -711,7 +732,7 @@ fn insert(
     message: OutgoingMessage,
     now: i64,
 ) -> Result<String, rusqlite::Error> {
-    let id = new_message_id();
+    let id = new_message_id(now.max(0) as u64);
     let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".to_string());
     statement.execute(params![id, message.body, attributes, now, now + message.delay.as_millis() as i64])?;
     Ok(id)
@@ -767,10 +788,13 @@ fn random_hex(bytes: usize) -> String {
     text
 }
 
-/// A random (version 4) UUID, the shape of SQS message ids.
-fn new_message_id() -> String {
+/// A version 4 UUID, the shape of SQS message ids, whose first 48 bits are the send time in milliseconds (as in a
+/// version 7 UUID) and the other 74 random: ids sent later sort later, so the `id` index is appended to rather than
+/// written all over (a million random ids make every send touch an uncached page of it).
+fn new_message_id(now_ms: u64) -> String {
     let mut bytes = [0u8; 16];
-    fastrand::fill(&mut bytes);
+    fastrand::fill(&mut bytes[6..]);
+    bytes[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let mut id = String::with_capacity(36);
@@ -794,10 +818,13 @@ mod tests {
 
     #[test]
     fn message_ids_look_like_uuids() {
-        let id = new_message_id();
+        let id = new_message_id(1_796_083_200_000);
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'4');
-        assert_ne!(id, new_message_id());
+        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{id}");
+        assert!(id.starts_with("01a22ee6-b000-4"), "{id}");
+        assert_ne!(id, new_message_id(1_796_083_200_000));
+        assert!(new_message_id(1_796_083_200_001) > id, "later ids sort later");
     }
 
     #[tokio::test]
@@ -851,6 +878,7 @@ mod tests {
                 &sql.change_visibility,
                 &sql.exists,
                 &sql.hidden,
+                &sql.total,
             ] {
                 let steps = plan(&connection, statement);
                 assert!(!steps.is_empty(), "{statement}");
@@ -867,25 +895,33 @@ mod tests {
     }
 
     #[test]
-    fn opening_an_older_file_adds_the_missing_index() {
+    fn opening_an_older_file_adds_the_missing_index_and_counts() {
+        // An older queue.sqlite: both tables, without the `messages_visible` index and without `queue_sizes`.
         let dir = tempfile::tempdir().unwrap();
+        let tables = &SCHEMA[..SCHEMA.find("CREATE TABLE IF NOT EXISTS queue_sizes").unwrap()];
         let before =
-            SCHEMA.replace("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);", "");
-        assert_ne!(before, SCHEMA);
+            tables.replace("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);", "");
+        assert_ne!(before, tables);
         let old = Connection::open(dir.path().join(QUEUE_FILE)).unwrap();
         old.execute_batch(&before).unwrap();
-        old.execute(
-            "INSERT INTO messages (id, body, attributes, sent_ms, visible_at_ms) VALUES ('old', 'kept', '{}', 1, 1)",
-            [],
-        )
-        .unwrap();
+        for (table, id) in [("messages", "a"), ("messages", "b"), ("dead_letters", "c")] {
+            let sql = format!(
+                "INSERT INTO {table} (id, body, attributes, sent_ms, visible_at_ms) VALUES (?1, 'x', '', 1, 1)"
+            );
+            old.execute(&sql, [id]).unwrap();
+        }
         drop(old);
         let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
         let connection = queue.inner.database.lock();
         let steps = plan(&connection, &MESSAGES_SQL.candidates);
         assert!(steps.iter().any(|step| step.contains("messages_visible")), "{steps:?}");
         drop(connection);
-        assert_eq!(queue.counts().unwrap().visible, 1, "the old file's message is kept");
+        let expected = QueueCounts { visible: 2, dead_lettered: 1, ..QueueCounts::default() };
+        assert_eq!(queue.counts().unwrap(), expected, "the old file's messages are kept and counted");
+        // Opening again does not count them twice.
+        drop(queue);
+        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
+        assert_eq!(queue.counts().unwrap(), expected);
     }
 
     #[tokio::test]
