@@ -239,13 +239,12 @@ mod tests {
         let path = dir.path().join("db.sqlite");
         let database = Database::open(&path, &options()).unwrap();
         let failed = database
-            .call("insert then panic", |connection| {
+            .call("insert then panic", |connection| -> () {
                 let tx = connection.transaction().unwrap();
                 tx.execute("INSERT INTO items (n) VALUES (1)", []).unwrap();
                 panic!("a bug in the closure");
             })
             .await
-            .map(|()| ())
             .unwrap_err();
         assert!(
             matches!(failed, Error::TaskFailed { operation: "insert then panic", reason: "panicked", .. }),
