@@ -2,7 +2,12 @@
 //! bare 4 at a time (`seq N | xargs -P4 -I{} true`; target ratio ≥ 0.5), and the embedded queue's operations per
 //! second, under each fsync setting (`sends`, the default: sends fsynced, bookkeeping not; `full`; `normal`).
 //!
-//! Usage: `cargo xtask bench local [N]` (default N = 1000 messages).
+//! Then the cost of depth (issue 16): enqueueing 100,000 messages in one `send_all` (what `--messages` does), and
+//! throughput with 1,000 messages worked off the top of a queue 1,000 and 100,000 deep (and 1,000,000 with
+//! `--depth-million`): `watchbot local`'s messages/s (target: at 100,000 within 15% of 1,000), the embedded queue's
+//! receive-10 + delete-10 messages/s, and how long `counts()` (the summary line's query) takes.
+//!
+//! Usage: `cargo xtask bench local [N] [--depth-million]` (default N = 1000 messages).
 
 use clap::Parser;
 use std::path::Path;
@@ -19,7 +24,9 @@ struct LocalCommand {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(1000);
+    let depth_million = args.iter().any(|a| a == "--depth-million");
     println!("bench local: {n} messages, task `true`, 4 workers");
 
     let bare = time(|| {
@@ -67,6 +74,82 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         runtime.block_on(queue_ops(dir.path(), durability, n));
     }
+
+    // SIGTERM ends the `watchbot local` runs below: listen for it first, so it can never kill this process.
+    let _sigterm = runtime
+        .block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) })
+        .expect("listen for SIGTERM");
+    println!("bench local: depth (1,000 messages worked off the top of a queue of each depth; --fsync sends)");
+    let mut depths = vec![1_000, 100_000];
+    if depth_million {
+        depths.push(1_000_000);
+    }
+    let mut local_rates = Vec::new();
+    for depth in depths {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        let queue = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+        // 1,000 more than the depth: the queue's own receive-and-delete rate is measured on them first.
+        let messages: Vec<_> = (0..depth + 1_000)
+            .map(|i| OutgoingMessage { body: format!("m{i}"), ..OutgoingMessage::default() })
+            .collect();
+        let enqueue = time(|| drop(queue.send_all(messages).unwrap()));
+        let counting = Instant::now();
+        let counts = queue.counts().unwrap();
+        let counting = counting.elapsed();
+        assert_eq!(counts.visible, depth as u64 + 1_000);
+        let ops = runtime.block_on(receive_delete_rate(&queue, 1_000));
+        let rate = local_at_depth(&queue, &state, depth, 1_000);
+        local_rates.push((depth, rate));
+        println!(
+            "  depth {depth:>9}: enqueue of depth + 1,000 (one send_all) {:.2} s; watchbot local {rate:.0} messages/s; \
+             embedded queue receive-10 + delete-10 {ops:.0} messages/s; counts() {:.1} ms",
+            enqueue.as_secs_f64(),
+            counting.as_secs_f64() * 1000.0
+        );
+    }
+    if let (Some((_, shallow)), Some((_, deep))) = (local_rates.first(), local_rates.get(1)) {
+        println!("  watchbot local at depth 100,000 / depth 1,000: {:.2} (target >= 0.85)", deep / shallow);
+    }
+}
+
+/// `watchbot local --workers 4 -- true` on the queue in `state` (`depth` messages), stopped with SIGTERM once it
+/// has worked off `count` of them: their messages per second.
+fn local_at_depth(queue: &LocalQueue, state: &Path, depth: usize, count: usize) -> f64 {
+    let left = || {
+        let counts = queue.counts().unwrap();
+        (counts.visible + counts.in_flight + counts.delayed) as usize
+    };
+    let state = state.display().to_string();
+    let command = LocalCommand::parse_from(["local", "--state", &state, "--workers", "4", "--", "true"]);
+    let start = Instant::now();
+    let run = std::thread::spawn(move || watchbot_cli::cmd::local::run(command.args).map(|_| ()));
+    let deadline = start + Duration::from_secs(600);
+    while depth - left() < count {
+        assert!(Instant::now() < deadline && !run.is_finished(), "watchbot local did not work off {count} messages");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let done = depth - left();
+    let status = Command::new("kill").args(["-TERM", &std::process::id().to_string()]).status().expect("run kill");
+    assert!(status.success());
+    run.join().expect("watchbot local thread").expect("watchbot local");
+    done as f64 / elapsed.as_secs_f64()
+}
+
+/// The embedded queue's receive-10 then delete-10 of `count` messages: messages per second.
+async fn receive_delete_rate(queue: &LocalQueue, count: usize) -> f64 {
+    let request = ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: None };
+    let start = Instant::now();
+    let mut done = 0;
+    while done < count {
+        let batch = queue.receive(request).await.unwrap();
+        assert!(!batch.is_empty());
+        let handles: Vec<String> = batch.into_iter().map(|m| m.receipt_handle).collect();
+        assert!(queue.delete_batch(&handles).await.unwrap().is_empty());
+        done += handles.len();
+    }
+    done as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Embedded queue operations per second: single sends, receives of 10, batch deletes of 10.

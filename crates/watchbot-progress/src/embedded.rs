@@ -3,7 +3,8 @@
 //! Concurrency is SQLite's own: WAL journal (readers never block the writer), a busy timeout (a writer waits for
 //! another instead of failing), and `BEGIN IMMEDIATE` for every read-modify-write (the write lock is taken before
 //! the read, so two completions cannot both see "one part left"). No lock of our own, so processes coordinate
-//! exactly as threads do.
+//! exactly as threads do. Opening (WAL switch with retry) and running calls in the blocking pool are
+//! `watchbot-sqlite`'s, shared with the embedded queue; a call whose blocking task panics is [`Error::Database`].
 //!
 //! Tables: `progress_jobs` (one row per job, with a `remaining` counter) and `progress_done_parts` (one row per
 //! completed part; its primary key makes a replayed completion a no-op). Recording done parts rather than pending
@@ -13,8 +14,8 @@ use crate::{Completion, Error, JobState, SetTotal, Store, check_job, check_part,
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use watchbot_sqlite::{Database, OpenOptions};
 
 /// How long a writer waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,84 +39,46 @@ CREATE TABLE IF NOT EXISTS progress_done_parts (
 /// Progress in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
-    path: Arc<PathBuf>,
-    // One connection per store; the mutex only serializes this process's threads on it (SQLite connections are
-    // not Sync). Other processes coordinate through SQLite's file locks.
-    connection: Arc<Mutex<Connection>>,
+    // One connection per store (watchbot-sqlite's `Database`); its mutex only serializes this process's threads on
+    // it. Other processes coordinate through SQLite's file locks.
+    database: Database,
 }
 
 impl EmbeddedStore {
     /// Opens (creating if needed, with its parent folder) the store at `path`.
     pub async fn open(path: impl Into<PathBuf>) -> Result<EmbeddedStore, Error> {
         let path: PathBuf = path.into();
-        let for_task = path.clone();
-        let connection = tokio::task::spawn_blocking(move || open_connection(&for_task))
-            .await
-            .expect("opening the store does not panic")?;
-        Ok(EmbeddedStore { path: Arc::new(path), connection: Arc::new(Mutex::new(connection)) })
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::Sqlite {
+                path: path.display().to_string(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        // NORMAL is safe with WAL (no corruption); a power cut may lose the last commits, which at-least-once
+        // delivery replays anyway.
+        let options = OpenOptions { busy_timeout: BUSY_TIMEOUT, synchronous: "NORMAL", schema: SCHEMA };
+        let database = Database::open_async(&path, options).await?;
+        Ok(EmbeddedStore { database })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.database.path()
     }
 
-    /// Runs `f` on the connection on the blocking pool.
-    async fn with<T, F>(&self, f: F) -> Result<T, Error>
+    /// Runs `f` on the connection on the blocking pool; a failed blocking task is [`Error::Database`].
+    async fn with<T, F>(&self, operation: &'static str, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
     {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves the connection usable: transactions roll back on drop.
-            let mut guard = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .expect("store operations do not panic")
+        self.database.call(operation, f).await?
     }
 
     fn sqlite(&self) -> impl Fn(rusqlite::Error) -> Error + Send + 'static {
-        let path = self.path.display().to_string();
+        let path = self.path().display().to_string();
         move |source| Error::Sqlite { path: path.clone(), source }
     }
-}
-
-fn open_connection(path: &Path) -> Result<Connection, Error> {
-    let sqlite = |source| Error::Sqlite { path: path.display().to_string(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::Sqlite {
-            path: path.display().to_string(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
-    }
-    let mut connection = Connection::open(path).map_err(sqlite)?;
-    connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-    // Switching to WAL needs a moment of exclusive access; processes opening a fresh file together may collide
-    // before the busy handler applies, so retry briefly.
-    let mut attempt = 0;
-    loop {
-        match connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
-            Ok(_) => break,
-            Err(e) if attempt < 50 && is_busy(&e) => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(sqlite(e)),
-        }
-    }
-    // NORMAL is safe with WAL (no corruption); a power cut may lose the last commits, which at-least-once
-    // delivery replays anyway.
-    connection.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite)?;
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
-    tx.execute_batch(SCHEMA).map_err(sqlite)?;
-    tx.commit().map_err(sqlite)?;
-    Ok(connection)
-}
-
-fn is_busy(error: &rusqlite::Error) -> bool {
-    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -139,7 +102,7 @@ impl Store for EmbeddedStore {
     async fn set_total(&self, job: &str, total: u64) -> Result<SetTotal, Error> {
         check_total(job, total)?;
         let (job, sqlite) = (job.to_owned(), self.sqlite());
-        self.with(move |c| {
+        self.with("set total", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&sqlite)?;
             let inserted = tx
                 .execute(
@@ -165,7 +128,7 @@ impl Store for EmbeddedStore {
     async fn complete_part(&self, job: &str, part: u64) -> Result<Completion, Error> {
         check_part(job, part)?;
         let (job, sqlite) = (job.to_owned(), self.sqlite());
-        self.with(move |c| {
+        self.with("complete part", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&sqlite)?;
             let Some((total, remaining, ..)) = read_job(&tx, &job).map_err(&sqlite)? else {
                 return Err(Error::UnknownJob { job });
@@ -204,7 +167,7 @@ impl Store for EmbeddedStore {
             check_job(job)?;
         }
         let (job, sqlite) = (job.to_owned(), self.sqlite());
-        self.with(move |c| {
+        self.with("status", move |c| {
             // One read transaction, so the job row and the part row are one snapshot.
             let tx = c.transaction_with_behavior(TransactionBehavior::Deferred).map_err(&sqlite)?;
             let Some((total, remaining, error, metadata, reduce_sent)) = read_job(&tx, &job).map_err(&sqlite)? else {
@@ -255,7 +218,7 @@ impl Store for EmbeddedStore {
     async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
         check_job(job)?;
         let (job, sqlite) = (job.to_owned(), self.sqlite());
-        self.with(move |c| {
+        self.with("reduce sent", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&sqlite)?;
             let Some((.., reduce_sent)) = read_job(&tx, &job).map_err(&sqlite)? else {
                 return Err(Error::UnknownJob { job });
@@ -274,7 +237,7 @@ impl Store for EmbeddedStore {
 impl EmbeddedStore {
     async fn update_existing(&self, job: &str, sql: &'static str, value: String) -> Result<(), Error> {
         let (job, sqlite) = (job.to_owned(), self.sqlite());
-        self.with(move |c| {
+        self.with("update", move |c| {
             let changed = c.execute(sql, params![job, value]).map_err(&sqlite)?;
             if changed == 0 { Err(Error::UnknownJob { job }) } else { Ok(()) }
         })

@@ -85,6 +85,9 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The embedded store's file could not be opened, or a call on it did not finish (its blocking task panicked).
+    #[error("progress store failed")]
+    Database(#[from] watchbot_sqlite::Error),
     /// A stored record that does not have the expected shape (written by something else).
     #[error("job {job:?} has a malformed record: {reason}")]
     Malformed {
