@@ -1,5 +1,6 @@
 //! End-to-end tests of the `watchbot` CLI: one test binary, a module per topic, small helpers in `util`.
 
+mod heartbeat;
 mod local;
 mod log;
 mod merge;
