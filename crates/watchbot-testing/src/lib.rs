@@ -17,6 +17,11 @@
 //! Which Python runs moto: `$WATCHBOT_TEST_PYTHON` if set, else the virtualenv that `cargo xtask test` prepares in
 //! `target/tools/venv`, else `python3` from `PATH`. If none can import moto, the first test to ask fails with one
 //! line saying how to install it.
+//!
+//! [`proxy::FaultProxy`] sits in front of moto and makes chosen calls hang, for tests of how the watcher lives with
+//! slow and dead connections.
+
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

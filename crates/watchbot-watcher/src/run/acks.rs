@@ -79,7 +79,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
     /// Sends the due deletes and returns in batches of 10.
     pub(super) fn flush_acks(&mut self, now: Instant) {
         for deletes in [true, false] {
-            if !self.acks_due(deletes, now).is_some_and(|due| due <= now) {
+            if self.acks_due(deletes, now).is_none_or(|due| due > now) {
                 continue;
             }
             let ready = self.ready_acks(deletes);

@@ -36,7 +36,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
 
     /// Polls every running task in one call, when due.
     pub(super) fn start_poll(&mut self, now: Instant) {
-        if !self.poll_due_at(now).is_some_and(|at| at <= now) {
+        if self.poll_due_at(now).is_none_or(|at| at > now) {
             return;
         }
         let handles: Vec<R::Handle> = self
