@@ -449,7 +449,12 @@ impl TestChild {
 
     /// Polls `condition` until it holds, while the child runs; panics, with what the child wrote so far, when the
     /// deadline passes first or the child exits first.
-    pub fn wait_for(&mut self, what: impl fmt::Display, mut condition: impl FnMut() -> bool) {
+    pub fn wait_for(&mut self, what: impl fmt::Display, condition: impl FnMut() -> bool) {
+        self.wait_for_every(POLL, what, condition)
+    }
+
+    /// [`TestChild::wait_for`], looking every `interval` (for a condition that costs a request to a server).
+    pub fn wait_for_every(&mut self, interval: Duration, what: impl fmt::Display, mut condition: impl FnMut() -> bool) {
         let started = Instant::now();
         while !condition() {
             if self.has_exited() {
@@ -461,7 +466,7 @@ impl TestChild {
                 self.deadline,
                 self.report()
             );
-            std::thread::sleep(POLL);
+            std::thread::sleep(interval);
         }
     }
 
