@@ -2,8 +2,7 @@
 //! real binaries: 1 for bad input or configuration, 2 for usage, 69 when a service cannot be reached or used. Each
 //! failure is one line on stderr; an AWS failure names the service and the resource and says what to do.
 
-use crate::util::{output, stderr, stdout, watchbot};
-use std::process::{Command, Output};
+use crate::util::{Finished, TestCommand, TestDir, watchbot, watchbot_log, watchbot_progress};
 
 const BAD_INPUT: i32 = 1;
 const USAGE: i32 = 2;
@@ -12,17 +11,17 @@ const SERVICE: i32 = 69;
 const NO_CREDENTIALS: &str =
     "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
 
-fn binary(name: &str) -> Command {
-    Command::new(match name {
-        "watchbot-progress" => env!("CARGO_BIN_EXE_watchbot-progress"),
-        "watchbot-log" => env!("CARGO_BIN_EXE_watchbot-log"),
-        _ => env!("CARGO_BIN_EXE_watchbot"),
-    })
+fn binary(dir: &TestDir, name: &str) -> TestCommand {
+    match name {
+        "watchbot-progress" => watchbot_progress(dir),
+        "watchbot-log" => watchbot_log(dir),
+        _ => watchbot(dir),
+    }
 }
 
 /// A machine without AWS credentials (no keys, no profile files, no instance metadata) whose AWS endpoint refuses
 /// connections, so nothing can reach a real account.
-fn without_credentials(command: &mut Command) -> &mut Command {
+fn without_credentials(command: &mut TestCommand) -> &mut TestCommand {
     command
         .env_clear()
         .env("AWS_REGION", "us-east-1")
@@ -39,33 +38,34 @@ fn refusing_address() -> std::net::SocketAddr {
 }
 
 /// The last line of stderr (a watcher logs events before its error); asserts the exit code and one error line.
-fn failure_line(out: &Output, code: i32) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(code), "stdout {:?} stderr {err:?}", stdout(out));
+fn failure_line(out: &Finished, code: i32) -> String {
+    let err = out.stderr();
+    assert_eq!(out.code(), Some(code), "{out}");
     let errors: Vec<&str> = err.lines().filter(|line| !line.starts_with('{')).collect();
-    assert_eq!(errors.len(), 1, "one error line besides JSON events: {err:?}");
+    assert_eq!(errors.len(), 1, "one error line besides JSON events: {out}");
     errors[0].to_string()
 }
 
 #[test]
 fn bad_input_or_configuration_exits_1() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = TestDir::new();
     let missing = dir.path().join("missing.json");
-    let out = output(watchbot().arg("template").arg("--config").arg(&missing));
+    let out = watchbot(&dir).arg("template").arg("--config").arg(&missing).output();
     assert!(failure_line(&out, BAD_INPUT).contains("missing.json"));
-    let out = output(watchbot().args(["send", "--local", "--state"]).arg(dir.path()).args(["--message", "m"]));
+    let out = watchbot(&dir).args(["send", "--local", "--state"]).arg(dir.path()).args(["--message", "m"]).output();
     assert!(failure_line(&out, BAD_INPUT).contains("no local queue"));
-    let out = output(watchbot().args(["send", "--topic", "arn:aws:sqs:us-east-1:1:q", "--message", "m"]));
+    let out = watchbot(&dir).args(["send", "--topic", "arn:aws:sqs:us-east-1:1:q", "--message", "m"]).output();
     assert!(failure_line(&out, BAD_INPUT).contains("an ARN of neither a DynamoDB table"));
     let table = dir.path().join("progress.sqlite");
-    let out = output(binary("watchbot-progress").args(["complete-part", "job", "--part", "0", "--table"]).arg(&table));
+    let out = watchbot_progress(&dir).args(["complete-part", "job", "--part", "0", "--table"]).arg(&table).output();
     assert!(failure_line(&out, BAD_INPUT).contains("--part"));
-    let out = output(binary("watchbot-progress").args(["complete-part", "job", "--part", "1", "--table"]).arg(&table));
+    let out = watchbot_progress(&dir).args(["complete-part", "job", "--part", "1", "--table"]).arg(&table).output();
     assert!(failure_line(&out, BAD_INPUT).contains("not found"), "an unknown job is about the data, not a service");
-    let out = output(without_credentials(&mut watchbot()).args(["watch", "--runner", "process", "--", "true"]));
+    let out = without_credentials(&mut watchbot(&dir)).args(["watch", "--runner", "process", "--", "true"]).output();
     assert_eq!(failure_line(&out, BAD_INPUT), "watchbot: environment variable QueueUrl: is required but not set");
-    let out =
-        output(watchbot().args(["watch", "--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"]));
+    let out = watchbot(&dir)
+        .args(["watch", "--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"])
+        .output();
     assert_eq!(failure_line(&out, BAD_INPUT), "watchbot: --workers: expected a whole number of at least 1, got \"0\"");
 }
 
@@ -79,35 +79,29 @@ fn usage_errors_exit_2() {
         ("watchbot-progress", vec!["status", "job", "--no-such-flag"]),
         ("watchbot-log", vec!["--no-such-flag"]),
     ] {
-        let out = output(binary(name).args(&args));
-        assert_eq!(out.status.code(), Some(USAGE), "{name} {args:?}: {}", stderr(&out));
-        assert!(stderr(&out).starts_with("error: "), "{name} {args:?}: {}", stderr(&out));
+        let out = binary(&TestDir::new(), name).args(&args).fails_with(USAGE);
+        assert!(out.stderr().starts_with("error: "), "{name} {args:?}: {out}");
     }
 }
 
 #[test]
 fn a_service_without_credentials_exits_69_in_one_line_naming_it() {
     let topic = "arn:aws:sns:us-east-1:123456789012:work";
-    let out = output(without_credentials(&mut watchbot()).args(["send", "--topic", topic, "--message", "m"]));
+    let dir = TestDir::new();
+    let out = without_credentials(&mut watchbot(&dir)).args(["send", "--topic", topic, "--message", "m"]).output();
     assert_eq!(failure_line(&out, SERVICE), format!("watchbot: cannot publish to SNS topic {topic}: {NO_CREDENTIALS}"));
 
-    let out = output(without_credentials(&mut binary("watchbot-progress")).args(["status", "job", "--table", "jobs"]));
+    let out = without_credentials(&mut watchbot_progress(&dir)).args(["status", "job", "--table", "jobs"]).output();
     assert_eq!(
         failure_line(&out, SERVICE),
         format!("watchbot: cannot use DynamoDB table jobs (GetItem): {NO_CREDENTIALS}")
     );
 
     let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
-    let mut command = watchbot();
-    let out = output(without_credentials(&mut command).args([
-        "watch",
-        "--runner",
-        "process",
-        "--queue-url",
-        queue,
-        "--",
-        "true",
-    ]));
+    let mut command = watchbot(&dir);
+    let out = without_credentials(&mut command)
+        .args(["watch", "--runner", "process", "--queue-url", queue, "--", "true"])
+        .output();
     assert_eq!(
         failure_line(&out, SERVICE),
         format!(
@@ -119,9 +113,10 @@ fn a_service_without_credentials_exits_69_in_one_line_naming_it() {
 #[test]
 fn an_unreachable_service_exits_69_in_one_line() {
     let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
-    let mut command = watchbot();
+    let dir = TestDir::new();
+    let mut command = watchbot(&dir);
     without_credentials(&mut command).env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
-    let out = output(command.args(["send", "--queue-url", queue, "--message", "m"]));
+    let out = command.args(["send", "--queue-url", queue, "--message", "m"]).output();
     assert_eq!(
         failure_line(&out, SERVICE),
         format!("watchbot: cannot send to SQS queue {queue}: cannot connect to AWS: connection refused")
@@ -132,9 +127,11 @@ fn an_unreachable_service_exits_69_in_one_line() {
 fn a_missing_queue_or_topic_on_moto_exits_69() {
     let moto = watchbot_testing::moto();
     let missing = format!("{}/123456789012/{}", moto.endpoint(), watchbot_testing::unique_name("missing"));
-    let mut command = watchbot();
-    moto.configure(&mut command);
-    let out = output(command.args(["watch", "--runner", "process", "--queue-url", &missing, "--", "true"]));
+    let dir = TestDir::new();
+    let out = watchbot(&dir)
+        .moto(moto)
+        .args(["watch", "--runner", "process", "--queue-url", &missing, "--", "true"])
+        .output();
     let line = failure_line(&out, SERVICE);
     assert!(
         line.starts_with(&format!("watchbot: cannot receive from the work queue {missing} (QueueUrl): ")),
@@ -142,8 +139,6 @@ fn a_missing_queue_or_topic_on_moto_exits_69() {
     );
 
     let topic = format!("arn:aws:sns:us-east-1:123456789012:{}", watchbot_testing::unique_name("missing"));
-    let mut command = watchbot();
-    moto.configure(&mut command);
-    let out = output(command.args(["send", "--topic", &topic, "--message", "m"]));
+    let out = watchbot(&dir).moto(moto).args(["send", "--topic", &topic, "--message", "m"]).output();
     assert!(failure_line(&out, SERVICE).starts_with(&format!("watchbot: cannot publish to SNS topic {topic}: ")));
 }

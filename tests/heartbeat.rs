@@ -4,7 +4,6 @@
 //! deadline), watcher B talks to moto directly and polls all along. A's long task outlives the 60 s heartbeat window;
 //! if A's renewals stalled behind the hung ones, the hold would lapse at 60 s and B would run the task again.
 
-use crate::util::watchbot;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,7 +36,9 @@ struct Watcher {
 impl Watcher {
     fn start(name: &'static str, dir: &Path, queue_url: &str, endpoint: &str) -> Watcher {
         let log = dir.join(format!("{name}.log"));
-        let mut command = watchbot();
+        // A raw `Command`: its stderr goes to a file the test reads while it runs (every wait below is bounded).
+        let mut command = Command::new(env!("CARGO_BIN_EXE_watchbot"));
+        command.env_remove("QueueUrl").env_remove("ProgressTable").env_remove("MessageId");
         watchbot_testing::moto().configure(&mut command);
         command
             .env("AWS_ENDPOINT_URL", endpoint)

@@ -1,13 +1,7 @@
 //! End-to-end tests of `watchbot log` and `watchbot-log`: arguments, stdin streamed line by line, JSON lines.
 
-use crate::progress::ChildLines;
-use crate::util::{output, stderr, stdout, watchbot};
+use crate::util::{TestDir, watchbot, watchbot_log};
 use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn watchbot_log() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_watchbot-log"))
-}
 
 /// Checks `[<RFC 1123 date>] [worker] [<id>] <text>` and returns the text.
 fn text_of<'a>(line: &'a str, id: &str) -> &'a str {
@@ -21,29 +15,26 @@ fn text_of<'a>(line: &'a str, id: &str) -> &'a str {
 
 #[test]
 fn arguments_are_one_line_with_the_message_id() {
-    let out = output(watchbot().args(["log", "eggs", "and beans"]).env("MessageId", "e2c045cc"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let text = watchbot(&TestDir::new()).args(["log", "eggs", "and beans"]).env("MessageId", "e2c045cc").stdout();
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert_eq!(text_of(text.lines().next().unwrap(), "e2c045cc"), "eggs and beans");
 }
 
 #[test]
 fn the_original_binary_name_works_and_unset_id_has_a_placeholder() {
-    let out = output(watchbot_log().arg("hello").env_remove("MessageId"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(text_of(stdout(&out).trim_end_matches('\n'), "no-message-id"), "hello");
+    let text = watchbot_log(&TestDir::new()).arg("hello").env_remove("MessageId").stdout();
+    assert_eq!(text_of(text.trim_end_matches('\n'), "no-message-id"), "hello");
 }
 
 #[test]
 fn stdin_lines_are_each_prefixed_and_bytes_pass_through() {
-    let mut child =
-        watchbot().arg("log").env("MessageId", "m-7").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"one\n\ncaf\xe9 \xff\nlast without newline").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let lines: Vec<&[u8]> = out.stdout.split(|b| *b == b'\n').collect();
-    assert_eq!(lines.len(), 5, "{:?}", String::from_utf8_lossy(&out.stdout));
+    let out = watchbot(&TestDir::new())
+        .arg("log")
+        .env("MessageId", "m-7")
+        .stdin(&b"one\n\ncaf\xe9 \xff\nlast without newline"[..])
+        .success();
+    let lines: Vec<&[u8]> = out.stdout_bytes().split(|b| *b == b'\n').collect();
+    assert_eq!(lines.len(), 5, "{out}");
     assert_eq!(lines[4], b"", "output ends with a newline");
     let texts: Vec<&[u8]> =
         lines[..4].iter().map(|l| &l[l.windows(6).position(|w| w == b"[m-7] ").unwrap() + 6..]).collect();
@@ -52,20 +43,18 @@ fn stdin_lines_are_each_prefixed_and_bytes_pass_through() {
 
 #[test]
 fn stdin_lines_appear_before_stdin_closes() {
-    let mut child = ChildLines::new(
-        watchbot_log().env("MessageId", "stream").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap(),
-    );
-    let mut stdin = child.stdin().unwrap();
+    let mut child = watchbot_log(&TestDir::new()).env("MessageId", "stream").stdin_piped().spawn();
+    let mut stdin = child.stdin();
     for word in ["first", "second"] {
         stdin.write_all(format!("{word}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
         // stdin stays open: the line must come out now, not at EOF (a line held back fails after the deadline).
-        let line = child.next().expect("a line while stdin is open");
+        let line = child.next_line().expect("a line while stdin is open");
         assert_eq!(text_of(&line, "stream"), word);
     }
     drop(stdin);
-    assert_eq!(child.next(), None);
-    assert!(child.wait().success());
+    assert_eq!(child.next_line(), None);
+    child.wait().assert_success();
 }
 
 #[test]
@@ -73,28 +62,25 @@ fn stdin_without_newlines_is_cut_at_the_line_limit_while_it_streams() {
     // A `\r` progress bar or binary input never ends a line: it must come out in lines of at most 256 KiB as it
     // arrives, not pile up in memory until a newline or EOF.
     const MAX_LINE: usize = 256 * 1024;
-    let mut child = ChildLines::new(
-        watchbot_log().env("MessageId", "bar").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap(),
-    );
-    let mut stdin = child.stdin().unwrap();
+    let mut child = watchbot_log(&TestDir::new()).env("MessageId", "bar").stdin_piped().spawn();
+    let mut stdin = child.stdin();
     let bar: Vec<u8> = b"\r[#####     ] 50%".iter().copied().cycle().take(MAX_LINE + MAX_LINE / 2).collect();
     stdin.write_all(&bar).unwrap();
     stdin.flush().unwrap();
     // stdin stays open and no newline was written: the first full-length piece must arrive anyway.
-    let first = child.next().expect("a line cut at the limit");
+    let first = child.next_line().expect("a line cut at the limit");
     assert_eq!(first.len() - first.find("[bar] ").unwrap() - "[bar] ".len(), MAX_LINE);
     drop(stdin);
-    let rest = child.next().expect("the rest at EOF");
+    let rest = child.next_line().expect("the rest at EOF");
     assert!(rest.ends_with(std::str::from_utf8(&bar[MAX_LINE..]).unwrap()));
-    assert_eq!(child.next(), None);
-    assert!(child.wait().success());
+    assert_eq!(child.next_line(), None);
+    child.wait().assert_success();
 }
 
 #[test]
 fn json_lines_on_request() {
-    let out = output(watchbot().args(["log", "--json", "a \"quoted\" word"]).env("MessageId", "j-1"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let dir = TestDir::new();
+    let text = watchbot(&dir).args(["log", "--json", "a \"quoted\" word"]).env("MessageId", "j-1").stdout();
     let value: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
     assert_eq!(value["messageId"], "j-1");
     assert_eq!(value["msg"], "a \"quoted\" word");
@@ -103,17 +89,8 @@ fn json_lines_on_request() {
     // Field order as documented: time, messageId, msg.
     assert!(text.starts_with("{\"time\":"), "{text}");
 
-    let mut child = watchbot()
-        .args(["log", "--json"])
-        .env_remove("MessageId")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"x\ny\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msgs: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = watchbot(&dir).args(["log", "--json"]).env_remove("MessageId").stdin("x\ny\n").stdout();
+    let msgs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[1]["msg"], "y");
     assert_eq!(msgs[0]["messageId"], serde_json::Value::Null);

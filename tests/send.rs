@@ -1,9 +1,7 @@
 //! End-to-end tests of `watchbot send`: the address picks the backend (SNS topic ARN, SQS queue URL, local queue
 //! folder or `file:` URL), the message id is printed, and bad input is one line naming the value, exit 1.
 
-use crate::util::{output, stderr, stdout, watchbot};
-use std::io::Write;
-use std::process::Stdio;
+use crate::util::{TestDir, watchbot};
 use std::time::Duration;
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
 use watchbot_watcher::ports::{Queue, ReceiveRequest, ReceivedMessage};
@@ -23,17 +21,15 @@ fn receive_local(dir: &std::path::Path) -> Vec<ReceivedMessage> {
 
 #[test]
 fn local_send_enqueues_with_subject_and_prints_the_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+    let dir = TestDir::new();
+    let state = dir.join("state");
     LocalQueue::open(&state, LocalQueueConfig::default()).unwrap(); // as `watchbot local` leaves it
-    let out = output(watchbot().args(["send", "--local", "--state"]).arg(&state).args([
-        "--subject",
-        "greeting",
-        "--message",
-        "{\"n\": 1}",
-    ]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let id = stdout(&out).trim().to_string();
+    let out = watchbot(&dir)
+        .args(["send", "--local", "--state"])
+        .arg(&state)
+        .args(["--subject", "greeting", "--message", "{\"n\": 1}"])
+        .stdout();
+    let id = out.trim().to_string();
     let got = receive_local(&state);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].message_id, id);
@@ -43,24 +39,17 @@ fn local_send_enqueues_with_subject_and_prints_the_id() {
 
 #[test]
 fn topic_address_may_be_a_local_folder_or_file_url_and_message_may_come_from_stdin() {
-    let dir = tempfile::tempdir().unwrap();
-    LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-    let path = dir.path().display().to_string();
-    let out = output(watchbot().args(["send", "--topic", &path, "--message", "by path"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-
-    let mut child = watchbot()
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    let path = state.display().to_string();
+    watchbot(&dir).args(["send", "--topic", &path, "--message", "by path"]).success();
+    watchbot(&dir)
         .args(["send", "--topic", &format!("file://{path}"), "--message", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"from stdin\nsecond line").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .stdin("from stdin\nsecond line")
+        .success();
 
-    let mut bodies: Vec<String> = receive_local(dir.path()).into_iter().map(|m| m.body).collect();
+    let mut bodies: Vec<String> = receive_local(&state).into_iter().map(|m| m.body).collect();
     bodies.sort();
     assert_eq!(bodies, ["by path", "from stdin\nsecond line"]);
 }
@@ -73,40 +62,38 @@ fn bad_addresses_fail_with_one_line_naming_them() {
         (vec!["--topic", ""], "--topic"),
         (vec!["--queue-url", "not-a-url"], "not-a-url"),
     ] {
-        let out = output(watchbot().arg("send").args(&args).args(["--message", "m"]));
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains(named), "{err}");
-        assert!(stdout(&out).is_empty());
+        let out = watchbot(&TestDir::new()).arg("send").args(&args).args(["--message", "m"]).fails_with(1);
+        let err = out.stderr();
+        assert_eq!(err.trim().lines().count(), 1, "{out}");
+        assert!(err.contains(named), "{out}");
+        assert!(out.stdout().is_empty(), "{out}");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let out = output(watchbot().args(["send", "--local", "--state"]).arg(dir.path()).args(["--message", ""]));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--message"), "{}", stderr(&out));
+    let dir = TestDir::new();
+    let out = watchbot(&dir).args(["send", "--local", "--state"]).arg(dir.path()).args(["--message", ""]).fails_with(1);
+    assert!(out.stderr().contains("--message"), "{out}");
 }
 
 #[test]
 fn local_send_to_a_folder_without_a_queue_fails_and_creates_nothing() {
     // Run from the wrong directory, `--local` would otherwise create a fresh queue that no watcher reads.
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("not-the-state");
-    let out = output(watchbot().args(["send", "--local", "--state"]).arg(&state).args(["--message", "lost?"]));
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains(&state.display().to_string()) && err.contains("no local queue"), "{err}");
+    let dir = TestDir::new();
+    let state = dir.join("not-the-state");
+    let out =
+        watchbot(&dir).args(["send", "--local", "--state"]).arg(&state).args(["--message", "lost?"]).fails_with(1);
+    let err = out.stderr();
+    assert_eq!(err.trim().lines().count(), 1, "{out}");
+    assert!(err.contains(&state.display().to_string()) && err.contains("no local queue"), "{out}");
     assert!(!state.exists(), "no folder or queue was created");
-    // The default folder too: `.watchbot/` under the working directory.
-    let out = output(watchbot().current_dir(dir.path()).args(["send", "--local", "--message", "lost?"]));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(".watchbot"), "{}", stderr(&out));
-    assert!(!dir.path().join(".watchbot").exists());
+    // The default folder too: `.watchbot/` under the working directory (the test's folder).
+    let out = watchbot(&dir).args(["send", "--local", "--message", "lost?"]).fails_with(1);
+    assert!(out.stderr().contains(".watchbot"), "{out}");
+    assert!(!dir.join(".watchbot").exists());
 }
 
 #[test]
 fn sns_topic_and_sqs_queue_on_moto() {
     let moto = watchbot_testing::moto();
+    let dir = TestDir::new();
     runtime().block_on(async {
         let config = moto.sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -131,37 +118,33 @@ fn sns_topic_and_sqs_queue_on_moto() {
 
         // To the topic: arrives in the queue as an SNS envelope; a subject SNS would refuse is made acceptable.
         let subject = format!("two\nlines {}", "x".repeat(200));
-        let mut command = watchbot();
-        moto.configure(&mut command);
-        let out = output(command.args(["send", "--topic", &topic_arn, "--subject", &subject, "--message", "work 1"]));
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = watchbot(&dir)
+            .moto(moto)
+            .args(["send", "--topic", &topic_arn, "--subject", &subject, "--message", "work 1"])
+            .success();
         let queue = watchbot_watcher::aws::sqs::SqsQueue::new(sqs.clone(), queue_url.clone());
         let got = queue.receive(receive_request()).await.unwrap();
         assert_eq!(got.len(), 1);
         let envelope: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
         assert_eq!(envelope["Message"], "work 1");
-        assert_eq!(envelope["MessageId"], stdout(&out).trim());
+        assert_eq!(envelope["MessageId"], out.stdout().trim());
         let sent_subject = envelope["Subject"].as_str().unwrap();
         assert!(sent_subject.starts_with("two lines xxx") && sent_subject.len() == 100, "{sent_subject}");
         queue.delete(&got[0].receipt_handle).await.unwrap();
 
         // Straight to the queue: raw body, subject as a message attribute.
-        let mut command = watchbot();
-        moto.configure(&mut command);
-        let out =
-            output(command.args(["send", "--queue-url", &queue_url, "--subject", "direct", "--message", "work 2"]));
-        assert!(out.status.success(), "{}", stderr(&out));
+        let out = watchbot(&dir)
+            .moto(moto)
+            .args(["send", "--queue-url", &queue_url, "--subject", "direct", "--message", "work 2"])
+            .success();
         let got = queue.receive(receive_request()).await.unwrap();
         assert_eq!(got[0].body, "work 2");
-        assert_eq!(got[0].message_id, stdout(&out).trim());
+        assert_eq!(got[0].message_id, out.stdout().trim());
         assert_eq!(got[0].attributes.get("Subject").map(String::as_str), Some("direct"));
 
         // A topic that does not exist: one line, exit 69 (a service that cannot be used; README, "Exit codes").
         let missing = format!("arn:aws:sns:us-east-1:123456789012:{}", watchbot_testing::unique_name("missing"));
-        let mut command = watchbot();
-        moto.configure(&mut command);
-        let out = output(command.args(["send", "--topic", &missing, "--message", "m"]));
-        assert_eq!(out.status.code(), Some(69));
-        assert!(stderr(&out).contains(&missing), "{}", stderr(&out));
+        let out = watchbot(&dir).moto(moto).args(["send", "--topic", &missing, "--message", "m"]).fails_with(69);
+        assert!(out.stderr().contains(&missing), "{out}");
     });
 }

@@ -11,7 +11,7 @@
 //! Those resources stay in the template; cfn-lint (`cargo xtask lint-templates`, and `merged_templates_pass_cfn_lint`
 //! here) is what checks them.
 
-use crate::util::{output, stderr, stdout, watchbot, workspace_path};
+use crate::util::{TestCommand, TestDir, watchbot, workspace_path};
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -24,16 +24,13 @@ fn read_json(path: &Path) -> Value {
 
 /// Runs `watchbot template --config <config>` and parses its stdout.
 fn cli_template(config: &Path) -> Value {
-    let out = output(watchbot().arg("template").arg("--config").arg(config));
-    assert!(out.status.success(), "watchbot template {} failed: {}", config.display(), stderr(&out));
-    serde_json::from_str(&stdout(&out)).expect("stdout is one JSON template")
+    let out = watchbot(&TestDir::new()).arg("template").arg("--config").arg(config).stdout();
+    serde_json::from_str(&out).expect("stdout is one JSON template")
 }
 
-/// Writes `config` to a fresh temporary file.
-fn config_file(dir: &tempfile::TempDir, name: &str, config: &Value) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
-    path
+/// Writes `config` to a file in the test's folder.
+fn config_file(dir: &TestDir, name: &str, config: &Value) -> PathBuf {
+    dir.write(name, serde_json::to_string_pretty(config).unwrap())
 }
 
 #[test]
@@ -48,45 +45,43 @@ fn prints_the_template_of_the_bundled_example() {
 fn printed_templates_have_sorted_keys_whatever_serde_json_features_the_binary_links() {
     // The AWS SDK's HTTP client switches on serde_json's `preserve_order` in this binary; output must not care.
     let config = workspace_path("crates/watchbot-template/tests/configs/everything.json");
-    let out = output(watchbot().args(["template", "--config"]).arg(&config));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dir = TestDir::new();
+    let out = watchbot(&dir).args(["template", "--config"]).arg(&config).success();
+    let printed: Value = serde_json::from_slice(out.stdout_bytes()).unwrap();
     let sorted = watchbot_template::sorted(printed.clone());
     assert_eq!(serde_json::to_string(&printed).unwrap(), serde_json::to_string(&sorted).unwrap());
 
-    let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("watchbot.template.json");
-    std::fs::write(&generated, &out.stdout).unwrap();
-    let merged =
-        output(watchbot().arg("merge").arg(workspace_path("examples/s3-bucket/service.template.json")).arg(&generated));
-    assert!(merged.status.success(), "{}", stderr(&merged));
-    let printed: Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let generated = dir.write("watchbot.template.json", out.stdout_bytes());
+    let merged = watchbot(&dir)
+        .arg("merge")
+        .arg(workspace_path("examples/s3-bucket/service.template.json"))
+        .arg(&generated)
+        .success();
+    let printed: Value = serde_json::from_slice(merged.stdout_bytes()).unwrap();
     let sorted = watchbot_template::sorted(printed.clone());
     assert_eq!(serde_json::to_string(&printed).unwrap(), serde_json::to_string(&sorted).unwrap());
 }
 
 #[test]
 fn writes_the_template_to_output_and_prints_refs() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("out.json");
+    let dir = TestDir::new();
+    let target = dir.join("out.json");
     let config = workspace_path("examples/config/minimal.json");
-    let out = output(watchbot().arg("template").arg("--config").arg(&config).arg("--output").arg(&target));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "", "the template goes to the file only");
+    let out = watchbot(&dir).arg("template").arg("--config").arg(&config).arg("--output").arg(&target).success();
+    assert_eq!(out.stdout(), "", "the template goes to the file only");
     assert_eq!(read_json(&target), cli_template(&config));
     // Nothing but the template is left in the folder (the temporary file was renamed).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
-    let out = output(watchbot().arg("template").arg("--config").arg(&config).arg("--refs"));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let refs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let refs = watchbot(&TestDir::new()).arg("template").arg("--config").arg(&config).arg("--refs").stdout();
+    let refs: Value = serde_json::from_str(&refs).unwrap();
     assert_eq!(refs["queueUrl"], json!({"Ref": "WatchbotQueue"}));
     assert_eq!(refs["topic"], json!({"Ref": "WatchbotTopic"}));
 }
 
 #[test]
 fn bad_configs_exit_1_with_one_line_naming_the_option_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let base = read_json(&workspace_path("examples/config/minimal.json"));
     let with = |key: &str, value: Value| {
         let mut config = base.clone();
@@ -110,33 +105,28 @@ fn bad_configs_exit_1_with_one_line_naming_the_option_and_write_nothing() {
     ];
     for (name, config, expected) in cases {
         let path = config_file(&dir, &format!("{name}.json"), &config);
-        let target = dir.path().join(format!("{name}.template.json"));
-        let out = output(watchbot().arg("template").arg("--config").arg(&path).arg("--output").arg(&target));
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
-        assert_eq!(err.lines().count(), 1, "{name}: not one line: {err}");
-        assert!(err.contains(expected), "{name}: {err} does not contain {expected}");
-        assert!(err.contains(&path.display().to_string()), "{name}: {err} does not name the file");
+        let target = dir.join(format!("{name}.template.json"));
+        let out = watchbot(&dir).arg("template").arg("--config").arg(&path).arg("--output").arg(&target).fails_with(1);
+        let err = out.stderr();
+        assert_eq!(err.lines().count(), 1, "{name}: not one line:\n{out}");
+        assert!(err.contains(expected), "{name}: does not contain {expected}:\n{out}");
+        assert!(err.contains(&path.display().to_string()), "{name}: does not name the file:\n{out}");
         assert!(!target.exists(), "{name}: an output file was written");
-        assert_eq!(stdout(&out), "", "{name}");
+        assert_eq!(out.stdout(), "", "{name}");
     }
 
-    let not_json = dir.path().join("broken.json");
-    std::fs::write(&not_json, "{\"cluster\": ").unwrap();
-    let out = output(watchbot().arg("template").arg("--config").arg(&not_json));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("config is not valid JSON"), "{}", stderr(&out));
+    let not_json = dir.write("broken.json", "{\"cluster\": ");
+    let out = watchbot(&dir).arg("template").arg("--config").arg(&not_json).fails_with(1);
+    assert!(out.stderr().contains("config is not valid JSON"), "{out}");
 
-    let out = output(watchbot().arg("template").arg("--config").arg(dir.path().join("absent.json")));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    let out = watchbot(&dir).arg("template").arg("--config").arg(dir.join("absent.json")).fails_with(1);
+    assert!(out.stderr().contains("cannot read"), "{out}");
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = output(watchbot().arg("template"));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--config"));
+    let out = watchbot(&TestDir::new()).arg("template").fails_with(2);
+    assert!(out.stderr().contains("--config"), "{out}");
 }
 
 /// cfn-lint as `cargo xtask test` installs it, else from PATH.
@@ -152,7 +142,7 @@ fn cfn_lint() -> PathBuf {
 /// (one config → one template) does not see: lint them here. Errors and warnings both fail.
 #[test]
 fn merged_templates_pass_cfn_lint() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let s3 = s3_bucket_template();
     let mut two = Vec::new();
     for prefix in ["Map", "Reduce"] {
@@ -165,23 +155,25 @@ fn merged_templates_pass_cfn_lint() {
     for (name, template) in [("s3-bucket", s3), ("two-watchbots", two)] {
         paths.push(config_file(&dir, &format!("{name}.template.json"), &template));
     }
-    let result = std::process::Command::new(cfn_lint()).args(&paths).current_dir(workspace_path(".")).output();
-    let out = result.unwrap_or_else(|e| {
-        panic!("cannot run cfn-lint ({e}): run `cargo xtask install-tools`, or `pip install cfn-lint`")
-    });
-    assert!(out.status.success(), "cfn-lint failed:\n{}{}", stdout(&out), stderr(&out));
+    TestCommand::new(cfn_lint())
+        .args(&paths)
+        .current_dir(workspace_path("."))
+        .when_missing("run `cargo xtask install-tools`, or `pip install cfn-lint`")
+        .deadline(Duration::from_secs(300))
+        .success();
 }
 
 /// The seed README's example: the user's template merged with `watchbot template` of its options, through the CLI.
 fn s3_bucket_template() -> Value {
     let generated = cli_template(&workspace_path("examples/s3-bucket/watchbot.json"));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let generated_path = config_file(&dir, "watchbot.template.json", &generated);
-    let out = output(
-        watchbot().arg("merge").arg(workspace_path("examples/s3-bucket/service.template.json")).arg(&generated_path),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
+    let out = watchbot(&dir)
+        .arg("merge")
+        .arg(workspace_path("examples/s3-bucket/service.template.json"))
+        .arg(&generated_path)
+        .stdout();
+    serde_json::from_str(&out).unwrap()
 }
 
 // ---- Deployments on moto ----------------------------------------------------------------------------------------
@@ -363,7 +355,7 @@ async fn minimal_config_deploys() {
     let text = std::fs::read_to_string(workspace_path("examples/config/minimal.json")).unwrap();
     let options: Value =
         serde_json::from_str(&text.replace("cluster/processing", &format!("cluster/{cluster}"))).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let template = cli_template(&config_file(&dir, "minimal.json", &options));
     let stack = deploy(&config, &template, &[]).await;
     assert_only_unsupported_skipped(&template, &stack);
@@ -423,7 +415,7 @@ async fn everything_on_config_deploys() {
     let text =
         std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/everything.json")).unwrap();
     let text = text.replace("cluster/everything", &format!("cluster/{cluster}")).replace("log-forwarder", &function);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let template = cli_template(&config_file(&dir, "everything.json", &serde_json::from_str(&text).unwrap()));
     let stack = deploy(&config, &template, &[]).await;
     assert_only_unsupported_skipped(&template, &stack);
@@ -479,7 +471,7 @@ async fn open_webhook_config_deploys() {
     let text = std::fs::read_to_string(path)
         .unwrap()
         .replace("\"cluster\": \"ingest\"", &format!("\"cluster\": \"{cluster}\""));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let template = cli_template(&config_file(&dir, "open-webhook.json", &serde_json::from_str(&text).unwrap()));
     let stack = deploy(&config, &template, &[]).await;
     assert_only_unsupported_skipped(&template, &stack);

@@ -1,28 +1,32 @@
-//! Helpers for running the `watchbot` binaries in tests.
+//! Helpers for the CLI tests: the binaries under test, each a `TestCommand` that runs in a fresh folder with every
+//! wait bounded and every failure reporting what ran, what it waited for and what came back (stdout, stderr). The
+//! machinery is `watchbot_testing::process`; this file only knows where the binaries are.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+pub use watchbot_testing::process::{Finished, TestChild, TestCommand, TestDir, lines, wait_for};
 
-/// The `watchbot` binary under test.
-pub fn watchbot() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_watchbot"))
+/// The `watchbot` binary under test, run in `dir`.
+pub fn watchbot(dir: &TestDir) -> TestCommand {
+    binary(dir, env!("CARGO_BIN_EXE_watchbot"))
 }
 
-/// Runs a command and returns its output.
-pub fn output(command: &mut Command) -> Output {
-    command.output().expect("run watchbot")
+/// The `watchbot-log` binary (the original's name), run in `dir`.
+pub fn watchbot_log(dir: &TestDir) -> TestCommand {
+    binary(dir, env!("CARGO_BIN_EXE_watchbot-log"))
 }
 
-/// stdout as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// The `watchbot-progress` binary (the original's name), run in `dir`.
+pub fn watchbot_progress(dir: &TestDir) -> TestCommand {
+    binary(dir, env!("CARGO_BIN_EXE_watchbot-progress"))
 }
 
-/// stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+fn binary(dir: &TestDir, path: &str) -> TestCommand {
+    let mut command = dir.command(path);
+    // A developer's own settings must not reach the binary under test.
+    command.env_remove("ProgressTable").env_remove("MessageId").env_remove("QueueUrl");
+    command
 }
 
 /// A path under the workspace root.

@@ -3,11 +3,10 @@
 //! dead-lettering after the redrive threshold, notifications (read from a queue subscribed to the notification
 //! topic), the exact environment the worker saw, and exit 0 after SIGTERM.
 
-use crate::util::{output, stderr, watchbot};
+use crate::util::{TestDir, watchbot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WORKER: &str = r#"#!/bin/sh
 # Records what it saw, then exits with the code its message asks for ("exit N").
@@ -96,10 +95,10 @@ fn envelope(body: &str) -> (String, String) {
 fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     let moto = watchbot_testing::moto();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
+    let dir = TestDir::new();
+    let out = dir.join("out");
     std::fs::create_dir(&out).expect("out dir");
-    std::fs::write(dir.path().join("worker.sh"), WORKER).expect("worker");
+    dir.write("worker.sh", WORKER);
 
     let sdk = runtime.block_on(moto.sdk_config());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -161,20 +160,17 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
         (work_topic, notify_topic, queue_url, dlq_url, check_url)
     });
 
-    let log_path = dir.path().join("watch.log");
-    let mut command = watchbot();
-    moto.configure(&mut command);
-    command
+    // Its log (JSON lines on stderr) is in every failure report.
+    let mut child = watchbot(&dir)
+        .moto(moto)
         .args(["watch", "--runner", "process", "--queue-url", &queue_url, "--notification-topic", &notify_topic])
         .args(["--workers", "4", "--stack-name", "e2e", "--", "sh"])
-        .arg(dir.path().join("worker.sh"))
+        .arg(dir.join("worker.sh"))
         .env("WorkTopic", &work_topic)
         .env("LogGroup", "e2e-logs")
         .env("WORKER_OUT", &out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"));
-    let mut child = command.spawn().expect("start watchbot watch");
+        .deadline(Duration::from_secs(90))
+        .spawn();
 
     runtime.block_on(async {
         for code in [0, 3, 4, 1] {
@@ -203,10 +199,7 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
 
     // Failing messages run at receive counts 1, 2, 3 (returned after about 1-2, 2-4, 4-8 s), then SQS's redrive
     // moves them to the dead-letter queue on the next receive.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut dead = Vec::new();
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
+    child.wait_for_every(Duration::from_millis(500), "two messages in the dead-letter queue", || {
         let attributes = runtime.block_on(async {
             sqs.get_queue_attributes()
                 .queue_url(&dlq_url)
@@ -219,28 +212,15 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
             .attributes()
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).cloned())
             .unwrap_or_default();
-        if count == "2" {
-            dead = runtime.block_on(drain(&sqs, &dlq_url));
-            break;
-        }
-        assert!(child.try_wait().expect("wait").is_none(), "watch exited early: {}", log(&log_path));
-    }
-    let log_text = log(&log_path);
-    assert_eq!(dead.len(), 2, "two messages dead-lettered in time; log:\n{log_text}");
+        count == "2"
+    });
+    let dead = runtime.block_on(drain(&sqs, &dlq_url));
+    assert_eq!(dead.len(), 2, "two messages dead-lettered in time\n{}", child.report());
 
     // SIGTERM: a graceful stop, exit 0.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-    let stop_deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(Instant::now() < stop_deadline, "watch did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let log_text = log(&log_path);
-    assert!(exit.success(), "exit {exit:?}; log:\n{log_text}");
+    child.terminate();
+    let finished = child.wait().assert_success();
+    let log_text = finished.stderr();
 
     let run = Run::read(&out);
     let id = |message: &str| run.id_of(message).unwrap_or_else(|| panic!("{message} never ran; log:\n{log_text}"));
@@ -317,26 +297,18 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     assert!(log_text.lines().any(|l| l.contains(r#""event":"stopped""#)), "{log_text}");
 }
 
-fn log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
 #[test]
 fn watch_without_a_queue_is_a_one_line_error() {
-    let mut command = watchbot();
-    command.args(["watch", "--runner", "process", "--", "true"]).env_remove("QueueUrl");
-    let result = output(&mut command);
-    assert_eq!(result.status.code(), Some(1));
-    assert_eq!(stderr(&result), "watchbot: environment variable QueueUrl: is required but not set\n");
+    let result = watchbot(&TestDir::new()).args(["watch", "--runner", "process", "--", "true"]).fails_with(1);
+    assert_eq!(result.stderr(), "watchbot: environment variable QueueUrl: is required but not set\n", "{result}");
 }
 
 #[test]
 fn watch_process_runner_needs_a_command() {
-    let mut command = watchbot();
-    command.args(["watch", "--runner", "process", "--queue-url", "http://127.0.0.1:9/q"]);
-    let result = output(&mut command);
-    assert_eq!(result.status.code(), Some(1));
-    assert_eq!(stderr(&result), "watchbot: --runner process needs the worker command after `--`\n");
+    let result = watchbot(&TestDir::new())
+        .args(["watch", "--runner", "process", "--queue-url", "http://127.0.0.1:9/q"])
+        .fails_with(1);
+    assert_eq!(result.stderr(), "watchbot: --runner process needs the worker command after `--`\n", "{result}");
 }
 
 #[test]
@@ -351,16 +323,18 @@ fn watch_on_a_queue_that_does_not_exist_exits_69_naming_queue_url() {
         out.queue_url().expect("url").to_string()
     });
     let wrong = format!("{url}-typo");
-    let mut command = watchbot();
-    moto.configure(&mut command);
-    command.args(["watch", "--runner", "process", "--queue-url", &wrong, "--", "true"]).stdin(Stdio::null());
-    let result = output(&mut command);
-    let text = stderr(&result);
     // A service that cannot be used: 69 (README, "Exit codes of the commands").
-    assert_eq!(result.status.code(), Some(69), "{text}");
+    let result = watchbot(&TestDir::new())
+        .moto(moto)
+        .args(["watch", "--runner", "process", "--queue-url", &wrong, "--", "true"])
+        .fails_with(69);
+    let text = result.stderr();
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with(&format!("watchbot: cannot receive from the work queue {wrong} (QueueUrl): ")), "{text}");
-    assert!(last.contains("NonExistentQueue") || last.contains("QueueDoesNotExist"), "{text}");
+    assert!(
+        last.starts_with(&format!("watchbot: cannot receive from the work queue {wrong} (QueueUrl): ")),
+        "{result}"
+    );
+    assert!(last.contains("NonExistentQueue") || last.contains("QueueDoesNotExist"), "{result}");
 }
 
 const SLOW_WORKER: &str = r#"#!/bin/sh
@@ -376,8 +350,8 @@ echo done > "$WORKER_OUT/done-$MessageId"
 fn sigterm_with_a_task_in_flight_stops_it_and_returns_its_message_at_once() {
     let moto = watchbot_testing::moto();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("slow.sh"), SLOW_WORKER).expect("worker");
+    let dir = TestDir::new();
+    let slow = dir.write("slow.sh", SLOW_WORKER);
     let sqs = aws_sdk_sqs::Client::new(&runtime.block_on(moto.sdk_config()));
     let name = watchbot_testing::unique_name("watch-stop");
     let queue_url = runtime.block_on(async {
@@ -387,48 +361,29 @@ fn sigterm_with_a_task_in_flight_stops_it_and_returns_its_message_at_once() {
         url
     });
 
-    let log_path = dir.path().join("watch.log");
-    let mut command = watchbot();
-    moto.configure(&mut command);
-    command
+    let mut child = watchbot(&dir)
+        .moto(moto)
         .args(["watch", "--runner", "process", "--queue-url", &queue_url, "--", "sh"])
-        .arg(dir.path().join("slow.sh"))
+        .arg(&slow)
         .env("WORKER_OUT", dir.path())
         .env("LogLevel", "debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"));
-    let mut child = command.spawn().expect("start watchbot watch");
+        .deadline(Duration::from_secs(30))
+        .spawn();
 
-    let started = Instant::now();
-    let id = loop {
-        let found = std::fs::read_dir(dir.path())
+    let started = |dir: &Path| {
+        std::fs::read_dir(dir)
             .expect("dir")
             .flatten()
-            .find_map(|e| e.file_name().to_string_lossy().strip_prefix("started-").map(str::to_string));
-        if let Some(id) = found {
-            break id;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the task never started: {}", log(&log_path));
-        assert!(child.try_wait().expect("wait").is_none(), "watch exited early: {}", log(&log_path));
-        std::thread::sleep(Duration::from_millis(100));
+            .find_map(|e| e.file_name().to_string_lossy().strip_prefix("started-").map(str::to_string))
     };
+    child.wait_for("the task to start", || started(dir.path()).is_some());
+    let id = started(dir.path()).expect("started");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-    let stopping = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(stopping.elapsed() < Duration::from_secs(30), "watch did not stop: {}", log(&log_path));
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let log_text = log(&log_path);
-    assert!(exit.success(), "exit {exit:?}: {log_text}");
+    child.terminate();
+    let log_text = child.wait().assert_success().stderr();
     // The child got SIGTERM and did not finish; the message was returned, not deleted: visible again at once.
-    assert!(dir.path().join(format!("stopped-{id}")).exists(), "the worker was not stopped: {log_text}");
-    assert!(!dir.path().join(format!("done-{id}")).exists());
+    assert!(dir.join(format!("stopped-{id}")).exists(), "the worker was not stopped: {log_text}");
+    assert!(!dir.join(format!("done-{id}")).exists());
     assert!(!log_text.contains(r#""event":"deleted""#), "{log_text}");
     assert!(log_text.contains(r#""event":"stopping""#), "{log_text}");
     let again = runtime.block_on(async {

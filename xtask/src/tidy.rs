@@ -175,7 +175,10 @@ mod tests {
         assert_clean("no source file over 700 lines", check_file_length(&sources));
         assert_clean("every file opens with //!", check_file_docs(&sources));
         assert_clean("no ignored test", check_no_ignored_tests(&sources));
-        assert_clean("watchbot-template, watchbot-log and watchbot-sqlite link no AWS SDK", check_pure_manifests(&crate::root()));
+        assert_clean(
+            "watchbot-template, watchbot-log and watchbot-sqlite link no AWS SDK",
+            check_pure_manifests(&crate::root()),
+        );
     }
 
     fn file(path: &str, text: &str) -> Vec<Source> {

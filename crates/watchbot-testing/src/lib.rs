@@ -1,4 +1,5 @@
-//! Test support shared by every crate's tests: one moto server per test binary, on a free loopback port.
+//! Test support shared by every crate's tests: one moto server per test binary, on a free loopback port; programs
+//! run with deadlines ([`process`]); the ECS client that repairs moto's answers ([`ecs`], feature `ecs`).
 //!
 //! [`moto()`] starts `moto`'s threaded server the first time it is called in a test binary and hands back a
 //! [`Moto`] that every test of that binary shares. Tests isolate themselves with [`unique_name`] (moto keeps one
@@ -23,11 +24,18 @@
 
 pub mod proxy;
 
+#[cfg(feature = "ecs")]
+pub mod ecs;
+pub mod process;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long moto may take to start (a cold Python import of moto takes a few seconds on a loaded machine).
+const MOTO_START_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The moto version the project is tested against; `cargo xtask test` installs exactly this one.
 pub const MOTO_VERSION: &str = "5.2.1";
@@ -89,8 +97,24 @@ impl Moto {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}; {INSTALL_HINT}", python.display()))?;
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| format!("moto did not start: {e}"))?;
+        // Read on a thread, so that a server that never prints its port fails the test after a deadline.
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = send.send(read);
+        });
+        let line = match receive.recv_timeout(MOTO_START_DEADLINE) {
+            Ok(read) => read.map_err(|e| format!("moto did not start: {e}"))?,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "moto did not print its port within {MOTO_START_DEADLINE:?}; see {}",
+                    log_path.display()
+                ));
+            }
+        };
         let port: u16 = line.trim().parse().map_err(|_| {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = log.lines().last().unwrap_or("no output");
@@ -150,7 +174,8 @@ impl Moto {
 
     /// Runs a Python snippet with boto3 (moto's own Python) against this server and returns its stdout, trimmed.
     /// For fixtures the project's crates do not otherwise need (e.g. EC2 subnets for Fargate).
-    /// The snippet gets `endpoint` and `region` variables and a `client(name)` helper.
+    /// The snippet gets `endpoint` and `region` variables and a `client(name)` helper. It must finish within
+    /// [`process::DEFAULT_DEADLINE`].
     pub fn python(&self, snippet: &str) -> String {
         let prelude = format!(
             "import boto3\nendpoint = {endpoint:?}\nregion = {REGION:?}\n\
@@ -158,10 +183,9 @@ impl Moto {
              aws_access_key_id='testing', aws_secret_access_key='testing')\n",
             endpoint = self.endpoint
         );
-        let output =
-            Command::new(&self.python).arg("-c").arg(format!("{prelude}{snippet}")).output().expect("run python");
-        assert!(output.status.success(), "python fixture failed: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        let mut command = process::TestCommand::new(&self.python);
+        command.arg("-c").arg(format!("{prelude}{snippet}"));
+        command.stdout().trim().to_string()
     }
 }
 
@@ -194,12 +218,27 @@ fn find_python() -> Option<PathBuf> {
     candidates.push(target.join("tools/venv/bin/python"));
     candidates.push(PathBuf::from("python3"));
     candidates.into_iter().find(|python| {
-        Command::new(python)
+        let Ok(mut child) = Command::new(python)
             .args(["-c", "import moto.server, werkzeug"])
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+            .spawn()
+        else {
+            return false;
+        };
+        // A Python that cannot import moto within the deadline is as good as none (and is not left running).
+        let started = std::time::Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if started.elapsed() < MOTO_START_DEADLINE => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+            }
+        }
     })
 }

@@ -1,4 +1,4 @@
-//! The harness itself: moto starts once per test binary, SDK configs reach it, names do not collide.
+//! The harness itself: moto starts once per test binary and answers, SDK configs reach it, names do not collide.
 
 #[tokio::test]
 async fn sdk_config_reaches_the_shared_moto_server() {
@@ -11,10 +11,22 @@ async fn sdk_config_reaches_the_shared_moto_server() {
     assert_eq!(listed.queue_urls(), [url]);
 }
 
-#[test]
-fn the_same_server_serves_every_test_of_a_binary() {
-    assert_eq!(watchbot_testing::moto().endpoint(), watchbot_testing::moto().endpoint());
-    assert!(watchbot_testing::moto().endpoint().starts_with("http://127.0.0.1:"));
+#[tokio::test]
+async fn the_same_server_serves_every_test_of_a_binary() {
+    // One server: both calls hand back the same instance (not merely equal text), on loopback.
+    let (first, second) = (watchbot_testing::moto(), watchbot_testing::moto());
+    assert!(std::ptr::eq(first, second), "moto() started a second server");
+    assert!(first.endpoint().starts_with("http://127.0.0.1:"), "{}", first.endpoint());
+    // And it answers: a queue made through one handle is listed through a client built from the other.
+    let name = watchbot_testing::unique_name("shared");
+    let maker = aws_sdk_sqs::Client::new(&first.sdk_config().await);
+    let url = maker.create_queue().queue_name(&name).send().await.expect("create queue").queue_url.expect("url");
+    let reader = aws_sdk_sqs::Client::new(&second.sdk_config().await);
+    let listed = reader.list_queues().queue_name_prefix(&name).send().await.expect("list queues");
+    assert_eq!(listed.queue_urls(), [url]);
+    // A child process (boto3, in moto's own Python) reaches the same server and sees the queue.
+    let seen = first.python(&format!("print(client('sqs').get_queue_url(QueueName={name:?})['QueueUrl'])"));
+    assert!(seen.ends_with(&name), "{seen}");
 }
 
 #[test]

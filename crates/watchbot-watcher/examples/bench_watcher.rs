@@ -12,8 +12,20 @@
 //! Options: `--messages N` (in-process runs, default 1000), `--moto-messages N` (default 200), `--idle-secs S`,
 //! `--skip-binary`.
 
-#[path = "../tests/ecs_support/mod.rs"]
-mod ecs_support;
+/// The FARGATE fixture on moto (`watchbot_testing::ecs`, whose client repairs moto's answers) as a runner config.
+mod ecs_support {
+    pub use watchbot_testing::ecs::builder;
+    use watchbot_watcher::aws::ecs::{EcsRunnerConfig, LaunchType};
+
+    pub async fn fixture() -> (aws_sdk_ecs::Client, EcsRunnerConfig) {
+        let ecs = watchbot_testing::ecs::fixture().await;
+        let mut config = EcsRunnerConfig::new(&ecs.cluster, &ecs.task_definition, &ecs.container);
+        config.launch_type = LaunchType::Fargate;
+        config.subnets = vec![ecs.subnet];
+        config.security_groups = vec![ecs.security_group];
+        (ecs.client, config)
+    }
+}
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;

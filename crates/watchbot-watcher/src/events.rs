@@ -1,8 +1,8 @@
 //! The loop's typed events and where they go: by default one JSON line per event on stderr (for CloudWatch metric
-//! filters such as `{ $.event = "finished" && $.outcome = "failed" }`); local mode and tests install their own sink.
+//! filters such as `{ $.event = "finished" && $.outcome = "failed" }`); local mode and tests install their own sink
+//! (tests: `testing::Recorder`).
 
 use crate::decide::{Outcome, rfc3339};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Something the loop did or saw.
@@ -223,32 +223,6 @@ impl EventSink for StderrJson {
     fn emit(&self, event: &Event) {
         if event.level() >= self.level {
             eprintln!("{}", json_line(event, now_ms()));
-        }
-    }
-}
-
-/// Keeps every event in memory (tests; local mode's summary).
-#[derive(Debug, Clone, Default)]
-pub struct Recorder {
-    events: Arc<Mutex<Vec<Event>>>,
-}
-
-impl Recorder {
-    /// A copy of the events so far.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
-    }
-
-    /// The names of the events so far, in order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.events().iter().map(Event::name).collect()
-    }
-}
-
-impl EventSink for Recorder {
-    fn emit(&self, event: &Event) {
-        if let Ok(mut events) = self.events.lock() {
-            events.push(event.clone());
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Time is tokio's, so tests run with `#[tokio::test(start_paused = true)]` and jump through minutes at once. Every
 //! fake is a cheap handle (clone it, give one to the loop, keep one to look inside) and records its calls, so a
-//! test asserts the exact deletes and visibility changes.
+//! test asserts the exact deletes and visibility changes. [`Recorder`] keeps the loop's events.
 
+use crate::events::{Event, EventSink};
 use crate::ports::{
     BatchFailure, Launch, Notification, Notifier, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest,
     ReceivedMessage, TaskRunner, TaskSpec, TaskState, VisibilityChange,
@@ -706,5 +707,29 @@ impl Notifier for RecordingNotifier {
             lock(&self.sent).push(notification);
             Ok(())
         }
+    }
+}
+
+/// An event sink that keeps every event in memory, for a test to look at.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Recorder {
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<Event> {
+        lock(&self.events).clone()
+    }
+
+    /// The names of the events so far, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.events().iter().map(Event::name).collect()
+    }
+}
+
+impl EventSink for Recorder {
+    fn emit(&self, event: &Event) {
+        lock(&self.events).push(event.clone());
     }
 }

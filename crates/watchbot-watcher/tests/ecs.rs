@@ -3,15 +3,13 @@
 //!
 //! moto 5.2 needs registered container instances for the EC2 launch type, so these tests use FARGATE with the subnet
 //! and security group of moto's default VPC, and a client that repairs moto's numeric container fields (see
-//! `ecs_support`). moto never runs a container: every task ends with exit code 0, one
+//! `watchbot_testing::ecs`). moto never runs a container: every task ends with exit code 0, one
 //! state further per DescribeTasks call. Non-zero exit codes, RunTask `failures` and throttling are in `ecs_mocks.rs`.
-
-mod ecs_support;
 
 use std::collections::BTreeMap;
 
-use ecs_support::CONTAINER;
-use watchbot_watcher::aws::ecs::{EcsRunner, EcsRunnerConfig};
+use watchbot_testing::ecs::{CONTAINER, EcsFixture};
+use watchbot_watcher::aws::ecs::{EcsRunner, EcsRunnerConfig, LaunchType};
 use watchbot_watcher::ports::{Launch, PortErrorKind, TaskRunner, TaskSpec, TaskState};
 
 struct Fixture {
@@ -20,8 +18,17 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (client, config) = ecs_support::fixture().await;
-    Fixture { client, config }
+    let ecs = watchbot_testing::ecs::fixture().await;
+    Fixture { config: runner_config(&ecs), client: ecs.client }
+}
+
+/// A runner config for the fixture's cluster and task definition: FARGATE, moto's default subnet and security group.
+pub(crate) fn runner_config(ecs: &EcsFixture) -> EcsRunnerConfig {
+    let mut config = EcsRunnerConfig::new(&ecs.cluster, &ecs.task_definition, &ecs.container);
+    config.launch_type = LaunchType::Fargate;
+    config.subnets = vec![ecs.subnet.clone()];
+    config.security_groups = vec![ecs.security_group.clone()];
+    config
 }
 
 fn spec(message_id: &str) -> TaskSpec {

@@ -3,15 +3,12 @@
 //! whose task another watcher already started is adopted (no second RunTask), and a message too large for ECS's
 //! container overrides goes to the dead-letter queue with a notification.
 
-#[path = "ecs_support/mod.rs"]
-mod ecs_support;
-
 use std::time::Duration;
 use watchbot_watcher::aws::ecs::EcsRunner;
 use watchbot_watcher::aws::sqs::SqsQueue;
-use watchbot_watcher::events::{Event, Recorder};
+use watchbot_watcher::events::Event;
 use watchbot_watcher::ports::{Launch, TaskRunner, TaskSpec};
-use watchbot_watcher::testing::RecordingNotifier;
+use watchbot_watcher::testing::{Recorder, RecordingNotifier};
 use watchbot_watcher::{Jitter, Ports, TaskSizeLimit, WatcherConfig, run};
 
 async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
@@ -33,7 +30,8 @@ async fn the_loop_runs_ecs_tasks_adopts_and_dead_letters_on_the_emulator() {
     let moto = watchbot_testing::moto();
     let sdk = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let (ecs, runner_config) = ecs_support::fixture().await;
+    let fixture = watchbot_testing::ecs::fixture().await;
+    let (ecs, runner_config) = (fixture.client.clone(), crate::ecs::runner_config(&fixture));
     let name = watchbot_testing::unique_name("loop");
     let queue_url = create_queue(&sqs, &name).await;
     let dlq_url = create_queue(&sqs, &format!("{name}-dlq")).await;

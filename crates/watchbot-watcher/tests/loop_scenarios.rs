@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-use watchbot_watcher::events::{Event, Recorder};
+use watchbot_watcher::events::Event;
 use watchbot_watcher::ports::{PortError, PortErrorKind};
-use watchbot_watcher::testing::{FakeQueue, FakeRunner, QueueCall, RecordingNotifier, RunnerCall, Script};
+use watchbot_watcher::testing::{FakeQueue, FakeRunner, QueueCall, Recorder, RecordingNotifier, RunnerCall, Script};
 use watchbot_watcher::{Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};
 
 const WINDOW: Duration = Duration::from_secs(60);

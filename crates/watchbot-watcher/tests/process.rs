@@ -190,12 +190,22 @@ async fn stop_sends_sigterm_and_the_worker_may_exit_cleanly() {
 async fn stop_kills_the_whole_group_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
-    // The shell ignores SIGTERM (and so does its `sleep`, which inherits the disposition): only SIGKILL ends them.
+    let signals = dir.path().join("signals");
+    // The shell notes SIGTERM in a file and keeps waiting; its `sleep` ignores SIGTERM (a subshell set that before
+    // `exec`): only SIGKILL ends them.
+    let grace = Duration::from_secs(1);
     let mut config = ProcessRunnerConfig::new(
         "sh",
-        vec!["-c".into(), format!("trap '' TERM; sleep 60 & echo $$ $! > {}; wait", pids.display())],
+        vec![
+            "-c".into(),
+            format!(
+                "trap 'echo term >> {}' TERM; (trap '' TERM; exec sleep 60) & echo $$ $! > {}; while :; do wait; done",
+                signals.display(),
+                pids.display()
+            ),
+        ],
     );
-    config.stop_grace = Duration::from_millis(300);
+    config.stop_grace = grace;
     let runner = ProcessRunner::new(config);
     let handle = start(&runner, &spec("m", &[])).await;
     let text = wait_for_file(&pids).await;
@@ -209,11 +219,16 @@ async fn stop_kills_the_whole_group_after_the_grace_period() {
     assert_eq!(runner.pid(&handle), Some(ids[0]));
     let started = Instant::now();
     runner.stop(&handle, "message timeout").await.unwrap();
-    // Still running during the grace period.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(runner.poll(&[handle]).await.unwrap()[0].1, TaskState::Running);
-    let state = finish(&runner, handle).await;
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    // The worker says it got SIGTERM; it is then still running, unless the grace period is already over.
+    assert_eq!(wait_for_file(&signals).await, "term\n");
+    let polled = runner.poll(&[handle]).await.unwrap()[0].1.clone();
+    let state = if polled == TaskState::Running {
+        finish(&runner, handle).await
+    } else {
+        assert!(started.elapsed() >= grace, "stopped within the grace period: {polled:?}");
+        polled
+    };
+    assert!(started.elapsed() >= grace, "killed after {:?}, before the grace period ended", started.elapsed());
     assert_eq!(
         state,
         TaskState::Stopped { exit_code: None, reason: "killed by signal 9 after stop (message timeout)".into() }
@@ -230,7 +245,8 @@ async fn stop_kills_the_whole_group_after_the_grace_period() {
 async fn stopping_a_finished_or_unknown_task_is_harmless() {
     let runner = shell("exit 0");
     let handle = start(&runner, &spec("m", &[])).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait for the exit itself (the runner's wake-up), then stop the finished task before anyone polls it.
+    tokio::time::timeout(Duration::from_secs(20), runner.changed()).await.expect("the child exits within 20 s");
     runner.stop(&handle, "late").await.unwrap();
     assert_eq!(
         finish(&runner, handle).await,

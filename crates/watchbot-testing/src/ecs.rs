@@ -1,12 +1,10 @@
-//! ECS on moto for tests and the benchmark: an ECS client whose HTTP layer repairs one moto bug, and a fixture
-//! (cluster + FARGATE task definition + moto's default subnet and security group).
+//! ECS on moto for tests and the benchmark (feature `ecs`): an ECS client whose HTTP layer repairs one moto bug,
+//! and a fixture (cluster + FARGATE task definition + moto's default subnet and security group).
 //!
 //! moto 5.2 answers RunTask and DescribeTasks with `containers[].cpu` (and `memory`) as JSON numbers, where the ECS
 //! API model (and real ECS) has strings. boto3 does not mind; the Rust SDK's strict deserializer rejects the whole
 //! response ("type mismatch: expected string"). The wrapper below turns those numbers into strings in ECS responses
 //! before the SDK reads them. It touches nothing else, and only test clients use it.
-
-#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
@@ -19,7 +17,6 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
-use watchbot_watcher::aws::ecs::{EcsRunnerConfig, LaunchType};
 
 /// The worker container's name in the fixture's task definition.
 pub const CONTAINER: &str = "worker";
@@ -40,7 +37,7 @@ pub fn builder(sdk_config: &aws_config::SdkConfig) -> aws_sdk_ecs::config::Build
 pub fn network() -> &'static (String, String) {
     static NETWORK: OnceLock<(String, String)> = OnceLock::new();
     NETWORK.get_or_init(|| {
-        let out = watchbot_testing::moto().python(
+        let out = crate::moto().python(
             "print(client('ec2').describe_subnets()['Subnets'][0]['SubnetId'])\n\
              print(client('ec2').describe_security_groups()['SecurityGroups'][0]['GroupId'])",
         );
@@ -49,13 +46,30 @@ pub fn network() -> &'static (String, String) {
     })
 }
 
-/// A fresh cluster with a FARGATE task definition whose container is [`CONTAINER`]; returns the client and a
-/// runner config for it (FARGATE, moto's default subnet and security group).
-pub async fn fixture() -> (aws_sdk_ecs::Client, EcsRunnerConfig) {
-    let moto = watchbot_testing::moto();
+/// A cluster and FARGATE task definition on moto, made by [`fixture`].
+#[derive(Debug, Clone)]
+pub struct EcsFixture {
+    /// An ECS client on moto (see [`client`]).
+    pub client: aws_sdk_ecs::Client,
+    /// The cluster's name.
+    pub cluster: String,
+    /// The task definition's ARN.
+    pub task_definition: String,
+    /// The container's name in it: [`CONTAINER`].
+    pub container: String,
+    /// moto's default subnet, for FARGATE's awsvpc network mode.
+    pub subnet: String,
+    /// moto's default security group.
+    pub security_group: String,
+}
+
+/// A fresh cluster with a FARGATE task definition whose container is [`CONTAINER`], and the network settings a
+/// FARGATE RunTask needs (moto's default subnet and security group).
+pub async fn fixture() -> EcsFixture {
+    let moto = crate::moto();
     let client = client(&moto.sdk_config().await);
-    let cluster = watchbot_testing::unique_name("cluster");
-    let family = watchbot_testing::unique_name("worker");
+    let cluster = crate::unique_name("cluster");
+    let family = crate::unique_name("worker");
     client.create_cluster().cluster_name(&cluster).send().await.expect("create cluster");
     let container =
         aws_sdk_ecs::types::ContainerDefinition::builder().name(CONTAINER).image("worker:1").memory(256).build();
@@ -72,11 +86,7 @@ pub async fn fixture() -> (aws_sdk_ecs::Client, EcsRunnerConfig) {
         .expect("register task definition");
     let task_definition = registered.task_definition().and_then(|td| td.task_definition_arn()).unwrap().to_string();
     let (subnet, security_group) = network().clone();
-    let mut config = EcsRunnerConfig::new(cluster, task_definition, CONTAINER);
-    config.launch_type = LaunchType::Fargate;
-    config.subnets = vec![subnet];
-    config.security_groups = vec![security_group];
-    (client, config)
+    EcsFixture { client, cluster, task_definition, container: CONTAINER.to_string(), subnet, security_group }
 }
 
 #[derive(Debug)]
@@ -144,4 +154,25 @@ fn fix_containers(body: &[u8]) -> Option<Vec<u8>> {
         }
     }
     serde_json::to_vec(&document).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix_containers;
+
+    #[test]
+    fn numeric_container_fields_become_strings_and_nothing_else_changes() {
+        let body =
+            br#"{"tasks":[{"taskArn":"t","cpu":"256","containers":[{"name":"w","cpu":0,"memory":256,"exitCode":0}]}]}"#;
+        let fixed: serde_json::Value = serde_json::from_slice(&fix_containers(body).unwrap()).unwrap();
+        assert_eq!(
+            fixed,
+            serde_json::json!({"tasks":[{"taskArn":"t","cpu":"256",
+                "containers":[{"name":"w","cpu":"0","memory":"256","exitCode":0}]}]})
+        );
+        let single = fix_containers(br#"{"task":{"containers":[{"memoryReservation":128}]}}"#).unwrap();
+        assert_eq!(String::from_utf8(single).unwrap(), r#"{"task":{"containers":[{"memoryReservation":"128"}]}}"#);
+        assert_eq!(fix_containers(b"not json"), None);
+        assert_eq!(fix_containers(br#"{"clusters":[]}"#), None, "other answers are left as they are");
+    }
 }
