@@ -28,15 +28,27 @@
 //! So by default sends commit with `synchronous=FULL` (fsynced) and the watcher's own bookkeeping with `NORMAL`;
 //! this keeps local throughput close to bare process spawning where fsync is slow (`cargo xtask bench local`).
 
+mod clock;
+mod ids;
+mod sql;
+#[cfg(test)]
+mod tests;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
+
 use crate::ports::{
     BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use ids::random_hex;
+use rusqlite::{Connection, TransactionBehavior, params};
+use sql::{DEAD_LETTERS_SQL, SCHEMA, Table, exists, insert, with_synchronous};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use watchbot_sqlite::{Database, OpenOptions};
 
 /// The state folder local mode uses when none is given.
@@ -97,52 +109,6 @@ impl Durability {
         }
     }
 }
-
-/// Where the queue's time comes from: sent and first-receive timestamps, visibility windows, delays.
-///
-/// Production uses [`SystemClock`]; tests of visibility windows use `ManualClock` (feature `test-util`) and move
-/// time on instead of waiting it out. Long polls still wake on real (tokio) time to look again, so a manual clock
-/// moved during a poll is noticed within [`LocalQueueConfig::poll_interval`].
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-    }
-}
-
-/// A clock that stands still until moved: [`ManualClock::advance`]. Clones share one time.
-#[cfg(any(test, feature = "test-util"))]
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-#[cfg(any(test, feature = "test-util"))]
-impl ManualClock {
-    /// A clock at `start_ms` (milliseconds since the Unix epoch).
-    pub fn new(start_ms: u64) -> ManualClock {
-        ManualClock(Arc::new(AtomicU64::new(start_ms)))
-    }
-
-    /// Moves the time on by `by`.
-    pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// Settings of a [`LocalQueue`] handle (per opener: they are not stored in the file).
 #[derive(Debug, Clone)]
 pub struct LocalQueueConfig {
@@ -214,22 +180,6 @@ pub struct QueueCounts {
     /// In the dead-letter table.
     pub dead_lettered: u64,
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
-    Messages,
-    DeadLetters,
-}
-
-impl Table {
-    fn sql(self) -> &'static Statements {
-        match self {
-            Table::Messages => &MESSAGES_SQL,
-            Table::DeadLetters => &DEAD_LETTERS_SQL,
-        }
-    }
-}
-
 struct Inner {
     database: Database,
     state_dir: PathBuf,
@@ -251,127 +201,6 @@ impl std::fmt::Debug for LocalQueue {
         f.debug_struct("LocalQueue").field("path", &self.path()).field("table", &self.table).finish()
     }
 }
-
-/// Both tables and their indexes. Every statement is `IF NOT EXISTS`, so opening an older file adds what it lacks
-/// (this runs in one IMMEDIATE transaction per open).
-///
-/// `messages_visible (visible_at_ms, seq)` is the receive order and serves every time-based query: the next
-/// candidates (`visible_at_ms <= now`, first rows only), the next visibility (its minimum), and the hidden count
-/// (`visible_at_ms > now`: in flight and delayed messages only). `id` is `UNIQUE`, so its automatic index serves
-/// deletes and visibility changes; ids begin with their send time, so that index grows at its end like the others.
-/// `queue_sizes` holds each table's row count, kept by triggers (so also by any other writer of the file), because
-/// SQLite's `COUNT(*)` reads the whole table; an older file gets its counts once, when the triggers are added.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    sent_ms INTEGER NOT NULL,
-    visible_at_ms INTEGER NOT NULL,
-    receive_count INTEGER NOT NULL DEFAULT 0,
-    first_receive_ms INTEGER,
-    receipt TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    sent_ms INTEGER NOT NULL,
-    visible_at_ms INTEGER NOT NULL,
-    receive_count INTEGER NOT NULL DEFAULT 0,
-    first_receive_ms INTEGER,
-    receipt TEXT
-);
-CREATE INDEX IF NOT EXISTS dead_letters_visible ON dead_letters (visible_at_ms, seq);
-CREATE TABLE IF NOT EXISTS queue_sizes (name TEXT PRIMARY KEY NOT NULL, messages INTEGER NOT NULL);
-INSERT INTO queue_sizes (name, messages) SELECT 'messages', (SELECT COUNT(*) FROM messages)
-    WHERE NOT EXISTS (SELECT 1 FROM queue_sizes WHERE name = 'messages');
-INSERT INTO queue_sizes (name, messages) SELECT 'dead_letters', (SELECT COUNT(*) FROM dead_letters)
-    WHERE NOT EXISTS (SELECT 1 FROM queue_sizes WHERE name = 'dead_letters');
-CREATE TRIGGER IF NOT EXISTS messages_sent AFTER INSERT ON messages
-    BEGIN UPDATE queue_sizes SET messages = messages + 1 WHERE name = 'messages'; END;
-CREATE TRIGGER IF NOT EXISTS messages_gone AFTER DELETE ON messages
-    BEGIN UPDATE queue_sizes SET messages = messages - 1 WHERE name = 'messages'; END;
-CREATE TRIGGER IF NOT EXISTS dead_letters_sent AFTER INSERT ON dead_letters
-    BEGIN UPDATE queue_sizes SET messages = messages + 1 WHERE name = 'dead_letters'; END;
-CREATE TRIGGER IF NOT EXISTS dead_letters_gone AFTER DELETE ON dead_letters
-    BEGIN UPDATE queue_sizes SET messages = messages - 1 WHERE name = 'dead_letters'; END;
-";
-
-/// Every statement the queue runs on one table. Each touches only the rows it returns or changes (the query-plan
-/// test checks that none scans a table), so no operation's cost grows with the queue's depth; the counts are the
-/// exception that reads an index over the messages not visible now, plus SQLite's page count of the table.
-struct Statements {
-    /// `?1` now: when the next message becomes visible (`NULL` when the table is empty).
-    next_visible: String,
-    /// `?1` now, `?2` limit: the first receivable messages in receive order.
-    candidates: String,
-    /// `?1` now, `?2` visible at, `?3` receipt, `?4` seq: one receive of one message.
-    take: String,
-    /// `?1` now, `?2` seq: copies a message to the dead-letter table (messages table only).
-    copy_to_dead_letters: String,
-    /// `?1` seq.
-    remove: String,
-    /// `?1` id, `?2` receipt.
-    delete: String,
-    /// `?1` visible at, `?2` id, `?3` receipt.
-    change_visibility: String,
-    /// `?1` id.
-    exists: String,
-    /// `?1` id, `?2` body, `?3` attributes, `?4` sent at, `?5` visible at.
-    insert: String,
-    /// `?1` now: messages hidden now, and how many of them were received (in flight; the rest are delayed).
-    hidden: String,
-    /// The table's row count, as the triggers keep it.
-    total: String,
-}
-
-impl Statements {
-    fn new(table: &str) -> Statements {
-        Statements {
-            next_visible: format!("SELECT MIN(visible_at_ms) FROM {table}"),
-            candidates: format!(
-                "SELECT seq, id, body, attributes, sent_ms, receive_count, first_receive_ms FROM {table}
-                 WHERE visible_at_ms <= ?1 ORDER BY visible_at_ms, seq LIMIT ?2"
-            ),
-            take: format!(
-                "UPDATE {table} SET receive_count = receive_count + 1,
-                    first_receive_ms = COALESCE(first_receive_ms, ?1), visible_at_ms = ?2, receipt = ?3
-                 WHERE seq = ?4"
-            ),
-            // An upsert, not `INSERT OR REPLACE`: a replace's implicit delete fires no trigger, so `queue_sizes`
-            // would count the replaced row twice.
-            copy_to_dead_letters: format!(
-                "INSERT INTO dead_letters
-                    (id, body, attributes, sent_ms, visible_at_ms, receive_count, first_receive_ms, receipt)
-                 SELECT id, body, attributes, sent_ms, ?1, receive_count, first_receive_ms, NULL
-                 FROM {table} WHERE seq = ?2
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body, attributes = excluded.attributes,
-                    sent_ms = excluded.sent_ms, visible_at_ms = excluded.visible_at_ms,
-                    receive_count = excluded.receive_count, first_receive_ms = excluded.first_receive_ms,
-                    receipt = NULL"
-            ),
-            remove: format!("DELETE FROM {table} WHERE seq = ?1"),
-            delete: format!("DELETE FROM {table} WHERE id = ?1 AND receipt = ?2"),
-            change_visibility: format!("UPDATE {table} SET visible_at_ms = ?1 WHERE id = ?2 AND receipt = ?3"),
-            exists: format!("SELECT 1 FROM {table} WHERE id = ?1"),
-            insert: format!(
-                "INSERT INTO {table} (id, body, attributes, sent_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
-            ),
-            hidden: format!(
-                "SELECT COUNT(*), COALESCE(SUM(receive_count > 0), 0) FROM {table} WHERE visible_at_ms > ?1"
-            ),
-            total: format!("SELECT messages FROM queue_sizes WHERE name = '{table}'"),
-        }
-    }
-}
-
-static MESSAGES_SQL: LazyLock<Statements> = LazyLock::new(|| Statements::new("messages"));
-static DEAD_LETTERS_SQL: LazyLock<Statements> = LazyLock::new(|| Statements::new("dead_letters"));
-
 /// A candidate row of a receive.
 struct Candidate {
     seq: i64,
@@ -725,44 +554,6 @@ fn check_outgoing(message: &OutgoingMessage) -> Result<(), PortError> {
     }
     Ok(())
 }
-
-/// Inserts one message with the table's `insert` statement.
-fn insert(
-    statement: &mut rusqlite::CachedStatement<'_>,
-    message: OutgoingMessage,
-    now: i64,
-) -> Result<String, rusqlite::Error> {
-    let id = new_message_id(now.max(0) as u64);
-    let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".to_string());
-    statement.execute(params![id, message.body, attributes, now, now + message.delay.as_millis() as i64])?;
-    Ok(id)
-}
-
-/// Runs a send with the durability sends get, then puts the bookkeeping setting back.
-fn with_synchronous<T>(
-    connection: &mut Connection,
-    durability: Durability,
-    f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
-) -> Result<T, rusqlite::Error> {
-    if durability.send_pragma() == durability.pragma() {
-        return f(connection);
-    }
-    connection.pragma_update(None, "synchronous", durability.send_pragma())?;
-    let result = f(connection);
-    let restored = connection.pragma_update(None, "synchronous", durability.pragma());
-    let value = result?;
-    restored?;
-    Ok(value)
-}
-
-fn exists(connection: &Connection, table: Table, id: &str) -> Result<bool, rusqlite::Error> {
-    connection
-        .prepare_cached(&table.sql().exists)?
-        .query_row(params![id], |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
-}
-
 fn invalid(index: usize, handle: &str, reason: &str) -> BatchFailure {
     BatchFailure {
         index,
@@ -774,181 +565,7 @@ fn sql_error(path: &Path, error: rusqlite::Error) -> PortError {
     // Busy/locked after the busy timeout, I/O errors, a full disk: all may pass, so the loop retries them.
     PortError::transient(format!("local queue {}: {error}", path.display()))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn push_hex(text: &mut String, byte: u8) {
-    text.push(HEX[usize::from(byte >> 4)] as char);
-    text.push(HEX[usize::from(byte & 0x0f)] as char);
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut text = String::with_capacity(bytes * 2);
-    (0..bytes).for_each(|_| push_hex(&mut text, fastrand::u8(..)));
-    text
-}
-
-/// A version 4 UUID, the shape of SQS message ids, whose first 48 bits are the send time in milliseconds (as in a
-/// version 7 UUID) and the other 74 random: ids sent later sort later, so the `id` index is appended to rather than
-/// written all over (a million random ids make every send touch an uncached page of it).
-fn new_message_id(now_ms: u64) -> String {
-    let mut bytes = [0u8; 16];
-    fastrand::fill(&mut bytes[6..]);
-    bytes[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let mut id = String::with_capacity(36);
-    for (index, byte) in bytes.iter().enumerate() {
-        if matches!(index, 4 | 6 | 8 | 10) {
-            id.push('-');
-        }
-        push_hex(&mut id, *byte);
-    }
-    id
-}
-
 /// Attributes for a message with a subject, as `watchbot send` and `--messages` enqueue them locally.
 pub fn subject_attributes(subject: Option<&str>) -> BTreeMap<String, String> {
     subject.filter(|s| !s.is_empty()).map(|s| (String::from("Subject"), s.to_string())).into_iter().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_ids_look_like_uuids() {
-        let id = new_message_id(1_796_083_200_000);
-        assert_eq!(id.len(), 36);
-        assert_eq!(id.as_bytes()[14], b'4');
-        assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "{id}");
-        assert!(id.starts_with("01a22ee6-b000-4"), "{id}");
-        assert_ne!(id, new_message_id(1_796_083_200_000));
-        assert!(new_message_id(1_796_083_200_001) > id, "later ids sort later");
-    }
-
-    #[tokio::test]
-    async fn counts_track_where_messages_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-        assert!(queue.is_empty().unwrap());
-        queue.send(OutgoingMessage { body: "a".into(), ..Default::default() }).await.unwrap();
-        queue
-            .send(OutgoingMessage { body: "b".into(), delay: Duration::from_secs(60), ..Default::default() })
-            .await
-            .unwrap();
-        assert_eq!(queue.counts().unwrap(), QueueCounts { visible: 1, in_flight: 0, delayed: 1, dead_lettered: 0 });
-        let request = ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: None };
-        let got = queue.receive(request).await.unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(queue.counts().unwrap(), QueueCounts { visible: 0, in_flight: 1, delayed: 1, dead_lettered: 0 });
-        assert!(!queue.is_empty().unwrap());
-    }
-
-    /// The query plan's steps of `sql`, e.g. `SEARCH messages USING INDEX messages_visible (visible_at_ms<?)`.
-    fn plan(connection: &Connection, sql: &str) -> Vec<String> {
-        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        // Unbound parameters are NULL: the plan does not depend on their values.
-        let mut rows = statement.raw_query();
-        let mut steps = Vec::new();
-        while let Some(row) = rows.next().unwrap() {
-            steps.push(row.get::<_, String>(3).unwrap());
-        }
-        steps
-    }
-
-    /// A step that reads a whole table or index: its cost grows with the queue's depth.
-    fn scans(steps: &[String]) -> bool {
-        steps.iter().any(|step| step.starts_with("SCAN") || step.contains("USE TEMP B-TREE"))
-    }
-
-    #[test]
-    fn receive_redrive_delete_and_visibility_statements_use_an_index_not_a_scan() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-        let connection = queue.inner.database.lock();
-        for sql in [&*MESSAGES_SQL, &*DEAD_LETTERS_SQL] {
-            for statement in [
-                &sql.next_visible,
-                &sql.candidates,
-                &sql.take,
-                &sql.copy_to_dead_letters,
-                &sql.remove,
-                &sql.delete,
-                &sql.change_visibility,
-                &sql.exists,
-                &sql.hidden,
-                &sql.total,
-            ] {
-                let steps = plan(&connection, statement);
-                assert!(!steps.is_empty(), "{statement}");
-                assert!(!scans(&steps), "{statement}\nuses {steps:?}");
-                assert!(
-                    steps.iter().all(|step| step.contains("USING")),
-                    "every step of {statement} uses an index: {steps:?}"
-                );
-            }
-        }
-        // The check can fail: the redrive statement this queue used to run on every receive scans the table.
-        let before = "SELECT id FROM messages WHERE visible_at_ms <= ?1 AND receive_count >= ?2 ORDER BY seq";
-        assert!(scans(&plan(&connection, before)), "{:?}", plan(&connection, before));
-    }
-
-    #[test]
-    fn opening_an_older_file_adds_the_missing_index_and_counts() {
-        // An older queue.sqlite: both tables, without the `messages_visible` index and without `queue_sizes`.
-        let dir = tempfile::tempdir().unwrap();
-        let tables = &SCHEMA[..SCHEMA.find("CREATE TABLE IF NOT EXISTS queue_sizes").unwrap()];
-        let before =
-            tables.replace("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);", "");
-        assert_ne!(before, tables);
-        let old = Connection::open(dir.path().join(QUEUE_FILE)).unwrap();
-        old.execute_batch(&before).unwrap();
-        for (table, id) in [("messages", "a"), ("messages", "b"), ("dead_letters", "c")] {
-            let sql = format!(
-                "INSERT INTO {table} (id, body, attributes, sent_ms, visible_at_ms) VALUES (?1, 'x', '', 1, 1)"
-            );
-            old.execute(&sql, [id]).unwrap();
-        }
-        drop(old);
-        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-        let connection = queue.inner.database.lock();
-        let steps = plan(&connection, &MESSAGES_SQL.candidates);
-        assert!(steps.iter().any(|step| step.contains("messages_visible")), "{steps:?}");
-        drop(connection);
-        let expected = QueueCounts { visible: 2, dead_lettered: 1, ..QueueCounts::default() };
-        assert_eq!(queue.counts().unwrap(), expected, "the old file's messages are kept and counted");
-        // Opening again does not count them twice.
-        drop(queue);
-        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-        assert_eq!(queue.counts().unwrap(), expected);
-    }
-
-    #[tokio::test]
-    async fn send_all_is_all_or_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-        let ok = OutgoingMessage { body: "x".into(), ..Default::default() };
-        let too_late = OutgoingMessage { body: "y".into(), delay: Duration::from_secs(3600), ..Default::default() };
-        assert!(queue.send_all(vec![ok.clone(), too_late]).is_err());
-        assert!(queue.is_empty().unwrap());
-        // A failure inside the transaction (a trigger standing in for a full disk at the third insert) rolls back
-        // the messages inserted before it.
-        queue.send_all(vec![ok.clone()]).unwrap();
-        queue
-            .inner
-            .database
-            .lock()
-            .execute_batch(
-                "CREATE TRIGGER fail_third BEFORE INSERT ON messages WHEN (SELECT COUNT(*) FROM messages) >= 3
-                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-            )
-            .unwrap();
-        let error = queue.send_all(vec![ok.clone(), ok.clone(), ok.clone()]).unwrap_err();
-        assert!(error.message.contains("disk full"), "{error:?}");
-        assert_eq!(queue.counts().unwrap().visible, 1, "none of the failed batch is enqueued");
-        queue.inner.database.lock().execute_batch("DROP TRIGGER fail_third; DELETE FROM messages;").unwrap();
-        assert_eq!(queue.send_all(vec![ok.clone(), ok]).unwrap().len(), 2);
-        assert_eq!(queue.counts().unwrap().visible, 2);
-    }
 }
