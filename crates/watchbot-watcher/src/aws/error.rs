@@ -2,7 +2,7 @@
 //!
 //! [`explain`] walks an error's causes and names the first one that says what to do: no credentials configured,
 //! the endpoint unreachable, a timeout, or the service's own code and message. It never prints the SDK's `Debug`
-//! dump. [`port_error`] uses it for the adapters: missing credentials are `Rejected` (retrying unchanged cannot
+//! dump. `port_error` uses it for the adapters: missing credentials are `Rejected` (retrying unchanged cannot
 //! help, so a watcher stops at start instead of polling for ever), other failures to send are `Transient`.
 
 use crate::ports::{PortError, PortErrorKind};

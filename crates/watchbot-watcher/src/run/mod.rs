@@ -4,18 +4,18 @@
 //! notifications. Errors from the world are retried; the loop ends only when `shutdown` resolves.
 //!
 //! The loop is one task and one `select!` ([`run`]): it never awaits a call in line. Each call to the world is a
-//! future in flight ([`calls`]), and what it returns is applied to the loop's state when it ends, so a slow or hung
+//! future in flight (`calls`), and what it returns is applied to the loop's state when it ends, so a slow or hung
 //! call (a delete, a publish, a launch, a renewal) holds up nothing but itself. The state is the registry of held
-//! messages ([`held`]), in which each message is in exactly one stage, and one small part per concern:
+//! messages (`held`), in which each message is in exactly one stage, and one small part per concern:
 //!
-//! - [`intake`]: when to receive and what to do with received messages;
-//! - [`launch`]: getting a held message running: adopt its task, launch one, or dead-letter it if too large;
-//! - [`tasks`]: polling running tasks and stopping those past the message timeout;
-//! - [`finish`]: a task's end → its outcome → a delete or return, and a notification;
-//! - [`acks`]: the batched deletes and returns;
-//! - [`heartbeat`]: renewing every hold before it lapses, each renewal with its own deadline;
-//! - [`notes`]: notifications, retried;
-//! - [`shutdown`]: the graceful stop.
+//! - `intake`: when to receive and what to do with received messages;
+//! - `launch`: getting a held message running: adopt its task, launch one, or dead-letter it if too large;
+//! - `tasks`: polling running tasks and stopping those past the message timeout;
+//! - `finish`: a task's end → its outcome → a delete or return, and a notification;
+//! - `acks`: the batched deletes and returns;
+//! - `heartbeat`: renewing every hold before it lapses, each renewal with its own deadline;
+//! - `notes`: notifications, retried;
+//! - `shutdown`: the graceful stop.
 
 mod acks;
 mod calls;
