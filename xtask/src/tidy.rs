@@ -82,6 +82,8 @@ pub const ENV_ALLOWED: &[&str] = &[
     "crates/watchbot-cli/src/cmd/progress.rs",
     "crates/watchbot-cli/src/cmd/log.rs",
     "crates/watchbot-log/src/lib.rs",
+    // Not configuration: a child inherits the watcher's environment (as std's `Command` passes it on).
+    "crates/watchbot-watcher/src/local/process/spawn.rs",
 ];
 
 /// Libraries take typed configs: only the allowed files read the environment (`std::env::var*`, clap's

@@ -154,7 +154,9 @@ async fn throughput(options: &Options) {
     println!(
         "   loop: `run` with ProcessRunner and an in-memory queue, to the last delete (target: loop overhead under 10%)"
     );
-    println!("   die-with-watcher (default) forks each child to set PR_SET_PDEATHSIG; without it std uses posix_spawn");
+    println!(
+        "   die-with-watcher (default) sets PR_SET_PDEATHSIG in a vfork-style child; without it, the same spawn skips the prctl"
+    );
 }
 
 /// The process runner alone: keep `workers` children running, poll when one exits, launch the next.

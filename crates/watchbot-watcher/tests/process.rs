@@ -362,3 +362,180 @@ async fn changed_resolves_when_a_child_exits() {
         TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
     );
 }
+
+#[tokio::test]
+async fn a_program_that_is_not_executable_fails_to_start_with_permission_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = dir.path().join("worker.sh");
+    std::fs::write(&worker, "#!/bin/sh\nexit 0\n").unwrap();
+    // Not executable (0644): the exec fails with EACCES, named in the reason.
+    let runner = ProcessRunner::new(ProcessRunnerConfig::new(&worker, vec![]));
+    let handle = start(&runner, &spec("m", &[])).await;
+    match finish(&runner, handle).await {
+        TaskState::Stopped { exit_code: None, reason } => {
+            assert!(reason.starts_with(&format!("failed to start: {}: ", worker.display())), "{reason}");
+            assert!(reason.contains("Permission denied"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_environment_string_over_128_kib_fails_to_start_and_one_that_fits_runs() {
+    // Linux refuses (E2BIG) an environment string over 128 KiB (`NAME=value` and its NUL).
+    let fits = "0".repeat(128 * 1024 - "Big=".len() - 1);
+    let runner = shell("test ${#Big} -gt 100000");
+    let handle = start(&runner, &spec("m", &[("Big", &fits)])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+    let handle = start(&runner, &spec("m", &[("Big", &format!("{fits}0"))])).await;
+    match finish(&runner, handle).await {
+        TaskState::Stopped { exit_code: None, reason } => {
+            assert!(reason.starts_with("failed to start: sh: "), "{reason}");
+            assert!(reason.contains("Argument list too long"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_program_name_is_looked_up_in_the_tasks_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let out = dir.path().join("out");
+    let worker = bin.join("my-worker");
+    std::fs::write(&worker, format!("#!/bin/sh\necho \"$0\" > {}\n", out.display())).unwrap();
+    std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A folder earlier in PATH holding a non-executable file of that name is skipped, as by execvp.
+    let shadow = dir.path().join("shadow");
+    std::fs::create_dir(&shadow).unwrap();
+    std::fs::write(shadow.join("my-worker"), "not a program").unwrap();
+    let path = format!("{}:/nonexistent:{}:/usr/bin:/bin", shadow.display(), bin.display());
+    let runner = ProcessRunner::new(ProcessRunnerConfig::new("my-worker", vec![]));
+    let handle = start(&runner, &spec("m", &[("PATH", &path)])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("{}\n", worker.display()));
+    // Not found anywhere in that PATH: ENOENT, named.
+    let runner = ProcessRunner::new(ProcessRunnerConfig::new("no-such-worker", vec![]));
+    let handle = start(&runner, &spec("m", &[("PATH", &path)])).await;
+    assert!(matches!(finish(&runner, handle).await, TaskState::Stopped { exit_code: None, reason }
+            if reason == "failed to start: no-such-worker: No such file or directory (os error 2)"));
+}
+
+#[tokio::test]
+async fn a_bad_working_folder_is_named() {
+    let mut config = ProcessRunnerConfig::new("true", vec![]);
+    config.working_dir = Some("/nonexistent/folder".into());
+    let runner = ProcessRunner::new(config);
+    let handle = start(&runner, &spec("m", &[])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped {
+            exit_code: None,
+            reason: "failed to start: true: working folder /nonexistent/folder: No such file or directory (os error 2)"
+                .into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_child_reads_dev_null_with_no_signal_blocked_and_sigpipe_at_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // The watcher (Rust) ignores SIGPIPE and its spawner threads block every signal: none of that reaches the worker.
+    let runner = shell(&format!(
+        "readlink /proc/self/fd/0 > {0}; exec grep -E '^(SigBlk|SigIgn)' /proc/self/status >> {0}",
+        out.display()
+    ));
+    let handle = start(&runner, &spec("m", &[])).await;
+    assert_eq!(
+        finish(&runner, handle).await,
+        TaskState::Stopped { exit_code: Some(0), reason: "exited with code 0".into() }
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("/dev/null"), "{text}");
+    let mask = |line: Option<&str>, name: &str| {
+        let line = line.unwrap_or_default();
+        let hex = line.strip_prefix(name).map(str::trim).unwrap_or_else(|| panic!("{name} missing: {text}"));
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    assert_eq!(mask(lines.next(), "SigBlk:"), 0, "{text}");
+    let sigpipe = 1u64 << (13 - 1);
+    assert_eq!(mask(lines.next(), "SigIgn:") & sigpipe, 0, "{text}");
+}
+
+/// Set in the copy of this test binary that plays the watcher in `children_die_with_a_killed_watcher`.
+const WATCHER_PID_FILE: &str = "WATCHBOT_TEST_WATCHER_PID_FILE";
+const WATCHER_DIE: &str = "WATCHBOT_TEST_WATCHER_DIE_WITH_WATCHER";
+
+/// The guarantee itself: a watcher killed with SIGKILL takes its children with it (and, as a check that the test can
+/// fail, without `die_with_watcher` they outlive it). This test binary runs again as the watcher.
+#[tokio::test]
+async fn children_die_with_a_killed_watcher() {
+    if let Ok(pid_file) = std::env::var(WATCHER_PID_FILE) {
+        return play_the_watcher(Path::new(&pid_file), std::env::var(WATCHER_DIE).as_deref() == Ok("1")).await;
+    }
+    for die_with_watcher in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let mut watcher = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["children_die_with_a_killed_watcher", "--exact", "--test-threads", "1"])
+            .env(WATCHER_PID_FILE, &pid_file)
+            .env(WATCHER_DIE, if die_with_watcher { "1" } else { "0" })
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let child: u32 = loop {
+            if let Ok(text) = std::fs::read_to_string(&pid_file)
+                && let Some(pid) = text.strip_suffix('\n')
+            {
+                break pid.parse().unwrap();
+            }
+            assert!(watcher.try_wait().unwrap().is_none(), "the watcher exited before starting its child");
+            assert!(Instant::now() < deadline, "the watcher never started its child");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        watcher.kill().unwrap(); // SIGKILL
+        watcher.wait().unwrap();
+        let alive = || process_exists(child) && process_state(child) != Some('Z');
+        if die_with_watcher {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while alive() {
+                assert!(Instant::now() < deadline, "child {child} outlived its killed watcher");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } else {
+            let survived = alive();
+            let _ = std::process::Command::new("kill").args(["-9", &child.to_string()]).status();
+            assert!(survived, "without die_with_watcher the child should outlive the watcher");
+        }
+    }
+}
+
+async fn play_the_watcher(pid_file: &Path, die_with_watcher: bool) {
+    let config = ProcessRunnerConfig { die_with_watcher, ..ProcessRunnerConfig::new("sleep", vec!["60".into()]) };
+    let runner = ProcessRunner::new(config);
+    let handle = start(&runner, &spec("m", &[])).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        if let Some(pid) = runner.pid(&handle) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "child never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let partial = pid_file.with_extension("partial");
+    std::fs::write(&partial, format!("{pid}\n")).unwrap();
+    std::fs::rename(&partial, pid_file).unwrap();
+    // Killed by the test long before this ends.
+    finish(&runner, handle).await;
+}

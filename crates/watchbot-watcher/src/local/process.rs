@@ -6,30 +6,36 @@
 //! script's `sleep`, a pipeline), and a Ctrl-C in the terminal reaches only the watcher, which then stops its tasks
 //! gracefully.
 //!
-//! Every child is owned by a small tokio task that spawns it (fork/exec on the runner's spawner thread, so `launch`
-//! returns at once), waits for it (so it is reaped as soon as it exits: no zombies),
-//! records its exit status, and carries out `stop`: SIGTERM to the group, then SIGKILL after `stop_grace`. Signals are
-//! sent only by that task, while the child is known not to be reaped, so a recycled pid is never signalled.
+//! Every child is owned by a small tokio task that starts it (on a spawner thread, so `launch` returns at once),
+//! waits for it through its pidfd (so it is reaped as soon as it exits: no zombies), records its exit status, and
+//! carries out `stop`: SIGTERM to the group, then SIGKILL after `stop_grace`. Signals are sent only by that task,
+//! while the child is known not to be reaped, so a recycled pid is never signalled.
 //!
-//! Children die with the watcher: each is spawned with `PR_SET_PDEATHSIG` = SIGKILL, so a watcher killed with
+//! Children die with the watcher: each gets `PR_SET_PDEATHSIG` = SIGKILL before it execs, so a watcher killed with
 //! `kill -9` (or crashing) does not leave a worker running unheld, whose message would reappear after one heartbeat
-//! window and run a second time beside it. Linux sends that signal when the thread that forked the child ends, so
-//! every fork happens on one of a few spawner threads that live as long as the process. It reaches the direct child only: a
-//! worker's own children (a shell script's commands) are the worker's to stop.
+//! window and run a second time beside it. It reaches the direct child only: a worker's own children (a shell
+//! script's commands) are the worker's to stop. Setting it costs nothing extra: children are started by a
+//! vfork-style `clone` that copies nothing of the watcher (see [`spawn`] for how, and why not `std::process`).
 //!
 //! A command that cannot be started (missing program, not executable, bad working folder) is still reported as
 //! [`Launch::Started`]: its handle polls as `Stopped { exit_code: None, reason: "failed to start: ..." }`, so the loop
 //! treats it like any failed task (return with backoff, notify) and the notification says why. An `Err` would have
 //! been read as a transient runner problem and retried silently forever.
 
+mod spawn;
+
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc};
+
+use spawn::{ChildProcess, Plan, SpawnError};
 
 use crate::ports::{Launch, PortError, TaskRunner, TaskSpec, TaskState};
 
@@ -45,9 +51,8 @@ pub struct ProcessRunnerConfig {
     /// How long `stop` waits after SIGTERM before it sends SIGKILL.
     pub stop_grace: Duration,
     /// Children get SIGKILL when the watcher dies (`PR_SET_PDEATHSIG`), so a crashed or `kill -9`ed watcher leaves
-    /// no worker running unheld beside its message's next run. Default on. It costs a full `fork` per child
-    /// instead of the cheaper `posix_spawn` (about 0.5 ms per task on these machines); turn it off only where the
-    /// watcher's death ends its children anyway (the watcher as PID 1 of a container).
+    /// no worker running unheld beside its message's next run. Default on, and free (one `prctl` in the child);
+    /// off, a worker outlives a killed watcher.
     pub die_with_watcher: bool,
 }
 
@@ -76,7 +81,7 @@ impl std::fmt::Display for ProcessHandle {
 
 /// Runs one child process per task; implements [`TaskRunner`].
 pub struct ProcessRunner {
-    config: ProcessRunnerConfig,
+    config: Arc<ProcessRunnerConfig>,
     shared: Arc<Mutex<Slots>>,
     /// Signalled when a child exits, so the loop can poll at once (see [`TaskRunner::changed`]).
     exited: Arc<Notify>,
@@ -100,7 +105,11 @@ struct Slot {
 impl ProcessRunner {
     /// A runner for this command.
     pub fn new(config: ProcessRunnerConfig) -> ProcessRunner {
-        ProcessRunner { config, shared: Arc::new(Mutex::new(Slots::default())), exited: Arc::new(Notify::new()) }
+        ProcessRunner {
+            config: Arc::new(config),
+            shared: Arc::new(Mutex::new(Slots::default())),
+            exited: Arc::new(Notify::new()),
+        }
     }
 
     /// The runner's config.
@@ -117,27 +126,6 @@ impl ProcessRunner {
     /// How many children are running now.
     pub fn running(&self) -> usize {
         lock(&self.shared).slots.values().filter(|slot| slot.finished.is_none()).count()
-    }
-
-    fn command(&self, spec: &TaskSpec) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(&self.config.program);
-        command
-            .args(&self.config.args)
-            .envs(&spec.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            // Its own process group: `stop` signals the whole worker, and terminal signals reach only the watcher.
-            .process_group(0)
-            // If the watcher's runtime goes away without stopping its tasks, do not leave workers behind.
-            .kill_on_drop(true);
-        if let Some(dir) = &self.config.working_dir {
-            command.current_dir(dir);
-        }
-        if self.config.die_with_watcher {
-            set_parent_death_signal(&mut command);
-        }
-        command
     }
 }
 
@@ -156,7 +144,6 @@ impl TaskRunner for ProcessRunner {
     }
 
     async fn launch(&self, spec: &TaskSpec) -> Result<Launch<ProcessHandle>, PortError> {
-        let command = self.command(spec);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         let id = {
             let mut shared = lock(&self.shared);
@@ -166,9 +153,9 @@ impl TaskRunner for ProcessRunner {
             shared.slots.insert(id, slot);
             id
         };
-        // The fork/exec happens on the owning task (on a blocking thread), so `launch` returns at once and several
-        // children start in parallel; a stop asked for meanwhile waits in the channel and is carried out as soon as
-        // the child exists.
+        // The child is prepared and started by the owning task (the clone on a spawner thread), so `launch` returns
+        // at once and several children start in parallel; a stop asked for meanwhile waits in the channel and is
+        // carried out as soon as the child exists.
         let owner = Owner {
             id,
             grace: self.config.stop_grace,
@@ -176,7 +163,13 @@ impl TaskRunner for ProcessRunner {
             exited: Arc::clone(&self.exited),
             program: self.config.program.display().to_string(),
         };
-        tokio::spawn(owner.start(command, stop_rx));
+        let config = Arc::clone(&self.config);
+        let env = spec.env.clone();
+        tokio::spawn(async move {
+            let plan =
+                Plan::new(&config.program, &config.args, &env, config.working_dir.as_deref(), config.die_with_watcher);
+            owner.start(plan, stop_rx).await
+        });
         Ok(Launch::Started(ProcessHandle(id)))
     }
 
@@ -237,15 +230,23 @@ struct Owner {
 }
 
 impl Owner {
-    /// Spawns the child, then owns it; a child that cannot be spawned is recorded as a task that failed to start.
-    async fn start(self, command: tokio::process::Command, stop_rx: mpsc::UnboundedReceiver<String>) {
-        let spawned = spawn_with_parent_death_signal(command).await;
-        match spawned {
-            Ok(child) => {
+    /// Starts the child, then owns it; a child that cannot be started is recorded as a task that failed to start.
+    async fn start(self, plan: Result<Plan, SpawnError>, stop_rx: mpsc::UnboundedReceiver<String>) {
+        let started = match plan {
+            Ok(plan) => spawn::spawn(plan).await,
+            Err(error) => Err(error),
+        };
+        let watched = started.and_then(|(child, pidfd)| match spawn::watch_exit(pidfd) {
+            Ok(pidfd) => Ok((child, pidfd)),
+            // Dropping `child` kills and reaps it: unwatched, it would be nobody's.
+            Err(error) => Err(SpawnError::Setup { step: "watching for its exit", error }),
+        });
+        match watched {
+            Ok((child, pidfd)) => {
                 if let Some(slot) = lock(&self.shared).slots.get_mut(&self.id) {
-                    slot.pid = child.id();
+                    slot.pid = Some(child.id());
                 }
-                self.run(child, stop_rx).await;
+                self.run(child, pidfd, stop_rx).await;
             }
             Err(error) => {
                 let reason = format!("failed to start: {}: {error}", self.program);
@@ -264,21 +265,26 @@ impl Owner {
         self.exited.notify_one();
     }
 
-    async fn run(self, mut child: tokio::process::Child, mut stop_rx: mpsc::UnboundedReceiver<String>) {
+    async fn run(self, mut child: ChildProcess, pidfd: AsyncFd<OwnedFd>, mut stop_rx: mpsc::UnboundedReceiver<String>) {
         let grace = self.grace;
         let mut stop_reason: Option<String> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut requests_open = true;
         let outcome = loop {
             tokio::select! {
-                status = child.wait() => break status,
+                ready = pidfd.readable() => match ready {
+                    // Readable: the child has exited. Reaping it ends the loop; a wake-up without an exit waits again.
+                    Ok(mut guard) => match child.try_wait() {
+                        Ok(Some(status)) => break Ok(status),
+                        Ok(None) => guard.clear_ready(),
+                        Err(error) => break Err(error),
+                    },
+                    Err(error) => break Err(error),
+                },
                 request = stop_rx.recv(), if requests_open => match request {
                     Some(reason) => {
                         if stop_reason.is_none() {
-                            // `child.id()` is `Some` only while tokio has not reaped the child, so the pid is still ours.
-                            if let Some(pid) = child.id() {
-                                signal_group(pid, libc::SIGTERM);
-                            }
+                            child.signal_group(libc::SIGTERM);
                             stop_reason = Some(reason);
                             kill_at = Some(tokio::time::Instant::now() + grace);
                         }
@@ -286,9 +292,7 @@ impl Owner {
                     None => requests_open = false,
                 },
                 _ = sleep_until(kill_at), if kill_at.is_some() => {
-                    if let Some(pid) = child.id() {
-                        signal_group(pid, libc::SIGKILL);
-                    }
+                    child.signal_group(libc::SIGKILL);
                     kill_at = None;
                 }
             }
@@ -320,80 +324,6 @@ fn describe(status: ExitStatus, stop_reason: Option<&str>) -> TaskState {
         None => how,
     };
     TaskState::Stopped { exit_code: status.code(), reason }
-}
-
-/// Threads that fork children: enough for children to start in parallel on a small machine.
-const SPAWNER_THREADS: usize = 4;
-
-type SpawnRequest = (
-    tokio::process::Command,
-    tokio::runtime::Handle,
-    tokio::sync::oneshot::Sender<std::io::Result<tokio::process::Child>>,
-);
-
-/// Spawns `command` on a spawner thread (where a parent-death signal set by [`set_parent_death_signal`] is safe).
-async fn spawn_with_parent_death_signal(command: tokio::process::Command) -> std::io::Result<tokio::process::Child> {
-    static SPAWNER: std::sync::OnceLock<std::sync::mpsc::Sender<SpawnRequest>> = std::sync::OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
-        let rx = Arc::new(Mutex::new(rx));
-        // Never joined and never ending: the parent-death signal fires when the forking thread exits, so these
-        // threads must live as long as the process. Several, so that children start in parallel.
-        for n in 0..SPAWNER_THREADS {
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("watchbot-spawner-{n}"))
-                .spawn(move || {
-                    loop {
-                        let request = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((mut command, runtime, reply)) = request else { return };
-                        let _context = runtime.enter();
-                        let _ = reply.send(command.spawn());
-                    }
-                })
-                .expect("start a spawner thread");
-        }
-        tx
-    });
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let request = (command, tokio::runtime::Handle::current(), reply);
-    if spawner.send(request).is_err() {
-        return Err(std::io::Error::other("the spawner thread is gone"));
-    }
-    answer.await.unwrap_or_else(|_| Err(std::io::Error::other("the spawner thread dropped the request")))
-}
-
-/// Makes the child receive SIGKILL when the thread that forked it (the spawner thread, so: the watcher) dies.
-#[allow(unsafe_code)]
-fn set_parent_death_signal(command: &mut tokio::process::Command) {
-    let parent = std::process::id();
-    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe functions (prctl,
-    // getppid) and builds only OS-error io::Errors, which allocate nothing.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The watcher may have died between fork and prctl: then nobody holds this message; do not run it.
-            if u32::try_from(libc::getppid()).ok() != Some(parent) {
-                // ESRCH: "no such process", the watcher. No allocation here: another thread may hold malloc's lock.
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Sends `signal` to the process group led by `pid`.
-#[allow(unsafe_code)]
-fn signal_group(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
-    // SAFETY: `kill` takes no pointers and has no memory-safety preconditions. The group id is that of a child we
-    // spawned as a group leader (`process_group(0)`) and have not reaped yet, so it cannot name anyone else's group.
-    // Errors (ESRCH when the group has just exited) need no handling: the owner sees the exit through `wait`.
-    unsafe {
-        libc::kill(-pid, signal);
-    }
 }
 
 #[cfg(test)]
