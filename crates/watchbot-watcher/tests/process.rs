@@ -486,7 +486,8 @@ async fn children_die_with_a_killed_watcher() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         let mut watcher = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["children_die_with_a_killed_watcher", "--exact", "--test-threads", "1"])
+            // The test binary runs this very test again (its name within the one watcher test binary).
+            .args(["process::children_die_with_a_killed_watcher", "--exact", "--test-threads", "1"])
             .env(WATCHER_PID_FILE, &pid_file)
             .env(WATCHER_DIE, if die_with_watcher { "1" } else { "0" })
             .stdout(std::process::Stdio::null())
