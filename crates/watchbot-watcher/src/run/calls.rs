@@ -19,8 +19,8 @@ pub(super) enum Done<H> {
     Launched { id: String, result: Result<Launch<H>, PortError> },
     /// The copy of a message too large to run to the dead-letter queue.
     DeadLetterCopied { id: String, reason: String, result: Result<String, PortError> },
-    /// One batched poll of these tasks.
-    Polled { handles: Vec<H>, result: Result<Vec<(H, TaskState)>, PortError> },
+    /// One batched poll of the running tasks.
+    Polled { result: Result<Vec<(H, TaskState)>, PortError> },
     /// A stop of one task; `timeout`: asked because of the message timeout.
     Stopped { id: String, timeout: bool, result: Result<(), PortError> },
     /// A batch of renewals sent at `sent_at`: (message id, receipt handle) per entry.

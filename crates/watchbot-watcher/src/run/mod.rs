@@ -278,7 +278,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'a, Q, R, N, D> {
             Done::FoundRunning { id, result } => self.on_found_running(&id, result),
             Done::Launched { id, result } => self.on_launched(&id, result),
             Done::DeadLetterCopied { id, reason, result } => self.on_dead_letter_copied(&id, reason, result),
-            Done::Polled { handles, result } => self.on_polled(handles, result),
+            Done::Polled { result } => self.on_polled(result),
             Done::Stopped { id, timeout, result } => self.on_stop_sent(&id, timeout, result),
             Done::Renewed { entries, sent_at, result } => self.on_renewed(entries, sent_at, result),
             Done::Acked { kind, entries, result } => self.on_acked(kind, entries, result),

@@ -52,7 +52,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         let ports = self.ports;
         self.calls.push(async move {
             let result = ports.runner.poll(&handles).await;
-            Done::Polled { handles, result }
+            Done::Polled { result }
         });
     }
 
@@ -60,11 +60,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         if self.stopping() { self.config.poll_interval.min(Duration::from_secs(1)) } else { self.config.poll_interval }
     }
 
-    pub(super) fn on_polled(
-        &mut self,
-        handles: Vec<R::Handle>,
-        result: Result<Vec<(R::Handle, TaskState)>, PortError>,
-    ) {
+    pub(super) fn on_polled(&mut self, result: Result<Vec<(R::Handle, TaskState)>, PortError>) {
         match result {
             Ok(states) => {
                 self.tasks.failures = 0;
@@ -82,7 +78,6 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
                 self.tasks.next_poll = Instant::now() + delay;
             }
         }
-        drop(handles);
         self.after_poll();
     }
 
