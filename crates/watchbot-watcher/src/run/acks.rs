@@ -5,7 +5,7 @@
 //! flight (the renewal landing after it would hide the message again).
 
 use super::calls::Done;
-use super::held::{AckKind, Stage};
+use super::held::{Ack, AckKind, Stage};
 use super::{BATCH, Loop};
 use crate::events::Event;
 use crate::ports::{BatchFailure, Notifier, PortError, PortErrorKind, Queue, TaskRunner, VisibilityChange};
@@ -23,22 +23,23 @@ const SHUTDOWN_RETRY: Duration = Duration::from_millis(200);
 const MAX_ACK_CALLS: usize = 4;
 
 impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
-    /// The acknowledgements of one kind ready to go (none in flight, no renewal in the way), oldest first.
+    /// The acknowledgements of one kind that may go now (none in flight, no renewal in the way), with their ids.
+    fn ready(&self, deletes: bool) -> impl Iterator<Item = (&String, &Ack)> {
+        self.held.iter().filter_map(move |(id, held)| match &held.stage {
+            Stage::Acking(ack)
+                if ack.in_flight.is_none()
+                    && (ack.kind == AckKind::Delete) == deletes
+                    && (deletes || !held.hold.renewing) =>
+            {
+                Some((id, ack))
+            }
+            _ => None,
+        })
+    }
+
+    /// [`Self::ready`], oldest first.
     fn ready_acks(&self, deletes: bool) -> Vec<(u64, String)> {
-        let mut ready: Vec<(u64, String)> = self
-            .held
-            .iter()
-            .filter_map(|(id, held)| match &held.stage {
-                Stage::Acking(ack)
-                    if ack.in_flight.is_none()
-                        && (ack.kind == AckKind::Delete) == deletes
-                        && (deletes || !held.hold.renewing) =>
-                {
-                    Some((ack.seq, id.clone()))
-                }
-                _ => None,
-            })
-            .collect();
+        let mut ready: Vec<(u64, String)> = self.ready(deletes).map(|(id, ack)| (ack.seq, id.clone())).collect();
         ready.sort();
         ready
     }
@@ -53,11 +54,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         let mut count = 0;
         let mut due: Option<Instant> = None;
         let mut latest: Option<Instant> = None;
-        for (_, held) in self.held.iter() {
-            let Stage::Acking(ack) = &held.stage else { continue };
-            if ack.in_flight.is_some() || (ack.kind == AckKind::Delete) != deletes || (!deletes && held.hold.renewing) {
-                continue;
-            }
+        for (_, ack) in self.ready(deletes) {
             count += 1;
             due = Some(due.map_or(ack.due, |d| d.min(ack.due)));
             latest = Some(latest.map_or(ack.latest, |l| l.min(ack.latest)));
