@@ -1,16 +1,27 @@
-//! The DynamoDB store: one item per job in a table with hash key `id` (string), as the template creates it.
+//! The DynamoDB store: a table with hash key `id` (string), as the template creates it, holding jobs of both layouts.
 //!
-//! Item: `id` (S), `total` (N), `parts` (NS of the parts not yet complete; DynamoDB removes the attribute when the
-//! set becomes empty), `error` (S), `metadata` (S, JSON text), `reduceSent` (BOOL). Every attribute goes through an
+//! A job's item: `id` (S), `total` (N), `error` (S), `metadata` (S, JSON text), `reduceSent` (BOOL), and
+//! - set layout (the original's): `parts` (NS of the parts not yet complete; DynamoDB removes the attribute when the
+//!   set becomes empty);
+//! - counter layout: `remaining` (N), and one item `{id: "<job>\u{1f}<part>"}` per completed part
+//!   ([`counter`]).
+//!
+//! The shape of the item tells the layout (`remaining` present: counter), so a job continues in the layout it was
+//! created in whatever the store's own layout, which decides only how new jobs are created and which complete-part
+//! is tried first (a job of the other layout costs one request more per call). Every attribute goes through an
 //! expression attribute name: `total`, `parts` and friends are DynamoDB reserved words.
 //!
-//! complete-part is one UpdateItem: `DELETE #parts :part` under the condition `contains(#parts, :n)`, returning
-//! UPDATED_NEW. DynamoDB applies updates of one item one at a time, so exactly one call removes the last part, and
-//! only that call gets an answer without `parts`. When the condition fails (unknown job, part out of range, or a
-//! replay), `ReturnValuesOnConditionCheckFailure=ALL_OLD` returns the item inside the error, so telling the cases
-//! apart needs no second request either.
+//! Set layout, complete-part is one UpdateItem: `DELETE #parts :part` under the condition `contains(#parts, :n)`,
+//! returning UPDATED_NEW. DynamoDB applies updates of one item one at a time, so exactly one call removes the last
+//! part, and only that call gets an answer without `parts`. When the condition fails (unknown job, part out of range,
+//! a replay, or a counter-layout job), `ReturnValuesOnConditionCheckFailure=ALL_OLD` returns the item inside the
+//! error, so telling the cases apart needs no second request either.
 
-use crate::{Completion, Error, JobState, SetTotal, Store, check_job, check_part, check_total, not_pending};
+mod counter;
+
+use crate::{
+    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total, not_pending,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -24,12 +35,32 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    layout: Layout,
+}
+
+/// What a complete-part in one layout found.
+enum Attempt {
+    /// The answer.
+    Done(Completion),
+    /// The job is in the other layout.
+    OtherLayout,
 }
 
 impl DynamoStore {
-    /// A store over `table` (hash key `id`, string) through `client`.
+    /// A store over `table` (hash key `id`, string) through `client`, creating jobs in the counter layout.
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore { client, table: table.into() }
+        DynamoStore { client, table: table.into(), layout: Layout::default() }
+    }
+
+    /// The same store, creating new jobs in `layout` (jobs that exist keep theirs).
+    pub fn with_layout(mut self, layout: Layout) -> DynamoStore {
+        self.layout = layout;
+        self
+    }
+
+    /// The layout of the jobs this store creates.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The table name.
@@ -53,7 +84,7 @@ impl DynamoStore {
         name: (&str, &str),
         value: AttributeValue,
     ) -> Result<(), Error> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -62,13 +93,33 @@ impl DynamoStore {
             .condition_expression("attribute_exists(#id)")
             .expression_attribute_names("#id", "id")
             .expression_attribute_names(name.0, name.1)
-            .expression_attribute_values(":v", value)
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":v", value);
+        match update_retrying_conflicts(request).await {
             Ok(_) => Ok(()),
             Err(error) if is_condition_failure(&error) => Err(Error::UnknownJob { job: job.to_owned() }),
             Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+}
+
+/// Sends an UpdateItem, again after a backoff while a transaction (a counter-layout complete-part) holds the item.
+async fn update_retrying_conflicts(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+    SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+> {
+    let mut attempt = 0;
+    loop {
+        match request.clone().send().await {
+            Err(error)
+                if attempt + 1 < counter::MAX_ATTEMPTS
+                    && error.as_service_error().is_some_and(|e| e.is_transaction_conflict_exception()) =>
+            {
+                tokio::time::sleep(counter::backoff(attempt)).await;
+                attempt += 1;
+            }
+            result => return result,
         }
     }
 }
@@ -110,9 +161,15 @@ fn parts(job: &str, item: &Item) -> Result<Vec<u64>, Error> {
     }
 }
 
-fn job_state(job: &str, item: &Item, part: Option<u64>) -> Result<JobState, Error> {
+/// Whether an item is in the counter layout's shape.
+fn is_counter(item: &Item) -> bool {
+    item.contains_key("remaining")
+}
+
+/// The state of a job's item; `part_complete` is the answer for the part asked about, read by the caller.
+fn job_state(job: &str, item: &Item, part_complete: Option<bool>) -> Result<JobState, Error> {
     let total = number(job, item, "total")?;
-    let pending = parts(job, item)?;
+    let remaining = if is_counter(item) { number(job, item, "remaining")? } else { parts(job, item)?.len() as u64 };
     let metadata = match item.get("metadata") {
         None => None,
         Some(AttributeValue::S(text)) => {
@@ -122,28 +179,31 @@ fn job_state(job: &str, item: &Item, part: Option<u64>) -> Result<JobState, Erro
     };
     Ok(JobState {
         total,
-        remaining: pending.len() as u64,
+        remaining,
         failed: match item.get("error") {
             Some(AttributeValue::S(reason)) => Some(reason.clone()),
             _ => None,
         },
         metadata,
         reduce_sent: matches!(item.get("reduceSent"), Some(AttributeValue::Bool(true))),
-        part_complete: part.map(|p| !pending.contains(&p)),
+        part_complete,
     })
 }
 
 impl Store for DynamoStore {
     async fn set_total(&self, job: &str, total: u64) -> Result<SetTotal, Error> {
-        check_total(job, total)?;
-        let parts: Vec<String> = (1..=total).map(|p| p.to_string()).collect();
+        check_total(job, total, self.layout)?;
+        let (name, value) = match self.layout {
+            Layout::Set => ("parts", AttributeValue::Ns((1..=total).map(|p| p.to_string()).collect())),
+            Layout::Counter => ("remaining", AttributeValue::N(total.to_string())),
+        };
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("id", AttributeValue::S(job.to_owned()))
             .item("total", AttributeValue::N(total.to_string()))
-            .item("parts", AttributeValue::Ns(parts))
+            .item(name, value)
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", "id")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -175,6 +235,82 @@ impl Store for DynamoStore {
 
     async fn complete_part(&self, job: &str, part: u64) -> Result<Completion, Error> {
         check_part(job, part)?;
+        // The store's own layout first; a job of the other layout says so in the first answer.
+        let (first, second) = match self.layout {
+            Layout::Set => (self.complete_in_set(job, part).await?, Layout::Counter),
+            Layout::Counter => (counter::complete(self, job, part).await?, Layout::Set),
+        };
+        let answer = match (first, second) {
+            (Attempt::Done(done), _) => return Ok(done),
+            (Attempt::OtherLayout, Layout::Set) => self.complete_in_set(job, part).await?,
+            (Attempt::OtherLayout, Layout::Counter) => counter::complete(self, job, part).await?,
+        };
+        match answer {
+            Attempt::Done(done) => Ok(done),
+            Attempt::OtherLayout => Err(malformed(job, "the item has neither layout's shape")),
+        }
+    }
+
+    async fn status(&self, job: &str, part: Option<u64>) -> Result<Option<JobState>, Error> {
+        if let Some(part) = part {
+            check_part(job, part)?;
+        } else {
+            check_job(job)?;
+        }
+        let Some(item) = self.get(job).await? else { return Ok(None) };
+        let total = number(job, &item, "total")?;
+        let part_complete = match part {
+            Some(part) if part > total => return Err(Error::PartOutOfRange { job: job.to_owned(), part, total }),
+            // The second read: the part's own item.
+            Some(part) if is_counter(&item) => Some(counter::part_recorded(self, job, part).await?),
+            Some(part) => Some(!parts(job, &item)?.contains(&part)),
+            None => None,
+        };
+        Ok(Some(job_state(job, &item, part_complete)?))
+    }
+
+    async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
+        check_text(job, "the reason", reason)?;
+        self.update_existing(job, "SET #error = :v", ("#error", "error"), AttributeValue::S(reason.to_owned())).await
+    }
+
+    async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
+        let text = metadata.to_string();
+        check_text(job, "the metadata", &text)?;
+        let text = AttributeValue::S(text);
+        self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), text).await
+    }
+
+    async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
+        check_job(job)?;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .update_expression("SET #reduceSent = :t")
+            .condition_expression("attribute_exists(#id) AND attribute_not_exists(#reduceSent)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#reduceSent", "reduceSent")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match update_retrying_conflicts(request).await {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => {
+                let exists = match old_item_of_update(&error) {
+                    Some(_) => true,
+                    None => self.get(job).await?.is_some(),
+                };
+                if exists { Ok(false) } else { Err(Error::UnknownJob { job: job.to_owned() }) }
+            }
+            Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// complete-part of a set-layout job: one conditional UpdateItem (see the module's documentation).
+    async fn complete_in_set(&self, job: &str, part: u64) -> Result<Attempt, Error> {
         let result = self
             .client
             .update_item()
@@ -197,7 +333,8 @@ impl Store for DynamoStore {
                     Some(AttributeValue::Ns(parts)) => parts.len() as u64,
                     _ => 0,
                 };
-                Ok(Completion { all_done: remaining == 0, finished_job: remaining == 0, replay: false, remaining })
+                let done = Completion { all_done: remaining == 0, finished_job: remaining == 0, replay: false, remaining };
+                Ok(Attempt::Done(done))
             }
             Err(error) if is_condition_failure(&error) => {
                 let old = match old_item_of_update(&error) {
@@ -208,68 +345,16 @@ impl Store for DynamoStore {
                 let Some(old) = old else {
                     return Err(Error::UnknownJob { job: job.to_owned() });
                 };
+                if is_counter(&old) {
+                    return Ok(Attempt::OtherLayout);
+                }
                 let total = number(job, &old, "total")?;
-                not_pending(job, part, total, parts(job, &old)?.len() as u64)
+                not_pending(job, part, total, parts(job, &old)?.len() as u64).map(Attempt::Done)
             }
             Err(error) => Err(self.failed("UpdateItem", error)),
         }
     }
 
-    async fn status(&self, job: &str, part: Option<u64>) -> Result<Option<JobState>, Error> {
-        if let Some(part) = part {
-            check_part(job, part)?;
-        } else {
-            check_job(job)?;
-        }
-        let Some(item) = self.get(job).await? else { return Ok(None) };
-        let state = job_state(job, &item, part)?;
-        if let Some(part) = part.filter(|p| *p > state.total) {
-            return Err(Error::PartOutOfRange { job: job.to_owned(), part, total: state.total });
-        }
-        Ok(Some(state))
-    }
-
-    async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
-        check_job(job)?;
-        self.update_existing(job, "SET #error = :v", ("#error", "error"), AttributeValue::S(reason.to_owned())).await
-    }
-
-    async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
-        check_job(job)?;
-        let text = AttributeValue::S(metadata.to_string());
-        self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), text).await
-    }
-
-    async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
-        check_job(job)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(job.to_owned()))
-            .update_expression("SET #reduceSent = :t")
-            .condition_expression("attribute_exists(#id) AND attribute_not_exists(#reduceSent)")
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#reduceSent", "reduceSent")
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_condition_failure(&error) => {
-                let exists = match old_item_of_update(&error) {
-                    Some(_) => true,
-                    None => self.get(job).await?.is_some(),
-                };
-                if exists { Ok(false) } else { Err(Error::UnknownJob { job: job.to_owned() }) }
-            }
-            Err(error) => Err(self.failed("UpdateItem", error)),
-        }
-    }
-}
-
-impl DynamoStore {
     /// The job's item, read consistently (a worker's own write must be visible to its next status).
     async fn get(&self, job: &str) -> Result<Option<Item>, Error> {
         let output = self

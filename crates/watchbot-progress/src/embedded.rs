@@ -8,9 +8,14 @@
 //!
 //! Tables: `progress_jobs` (one row per job, with a `remaining` counter) and `progress_done_parts` (one row per
 //! completed part; its primary key makes a replayed completion a no-op). Recording done parts rather than pending
-//! ones keeps set-total O(1) for any total.
+//! ones keeps set-total O(1) for any total. This is the counter layout's shape; a job created in the set layout is
+//! stored the same way, because the layouts differ only in cost and in their limits (a SQLite row has no 400 KB
+//! bound): the store enforces each layout's total limit and [`crate::MAX_TEXT`] exactly as the DynamoDB store does,
+//! so what runs locally runs in production.
 
-use crate::{Completion, Error, JobState, SetTotal, Store, check_job, check_part, check_total, not_pending};
+use crate::{
+    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total, not_pending,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -42,6 +47,7 @@ pub struct EmbeddedStore {
     // One connection per store (watchbot-sqlite's `Database`); its mutex only serializes this process's threads on
     // it. Other processes coordinate through SQLite's file locks.
     database: Database,
+    layout: Layout,
 }
 
 impl EmbeddedStore {
@@ -58,7 +64,18 @@ impl EmbeddedStore {
         // delivery replays anyway.
         let options = OpenOptions { busy_timeout: BUSY_TIMEOUT, synchronous: "NORMAL", schema: SCHEMA };
         let database = Database::open_async(&path, options).await?;
-        Ok(EmbeddedStore { database })
+        Ok(EmbeddedStore { database, layout: Layout::default() })
+    }
+
+    /// The same store, creating new jobs in `layout` (which sets their total limit).
+    pub fn with_layout(mut self, layout: Layout) -> EmbeddedStore {
+        self.layout = layout;
+        self
+    }
+
+    /// The layout of the jobs this store creates.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// The database file.
@@ -100,7 +117,7 @@ fn read_job(connection: &Connection, job: &str) -> rusqlite::Result<Option<Row>>
 
 impl Store for EmbeddedStore {
     async fn set_total(&self, job: &str, total: u64) -> Result<SetTotal, Error> {
-        check_total(job, total)?;
+        check_total(job, total, self.layout)?;
         let (job, sqlite) = (job.to_owned(), self.sqlite());
         self.with("set total", move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&sqlite)?;
@@ -206,13 +223,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
-        check_job(job)?;
+        check_text(job, "the reason", reason)?;
         self.update_existing(job, "UPDATE progress_jobs SET error = ?2 WHERE id = ?1", reason.to_owned()).await
     }
 
     async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
-        check_job(job)?;
-        self.update_existing(job, "UPDATE progress_jobs SET metadata = ?2 WHERE id = ?1", metadata.to_string()).await
+        let text = metadata.to_string();
+        check_text(job, "the metadata", &text)?;
+        self.update_existing(job, "UPDATE progress_jobs SET metadata = ?2 WHERE id = ?1", text).await
     }
 
     async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {

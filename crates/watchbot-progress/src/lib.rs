@@ -9,6 +9,11 @@
 //! The backend follows the table address ([`Address`]): a DynamoDB table ARN or name, or a SQLite file path (or
 //! `file:` URL). [`open`] turns an address into an [`AnyStore`]; the CLI and local mode both use it.
 //!
+//! A job's parts are kept in one of two [`Layout`]s, chosen by the store's layout when the job is created and kept
+//! for the job's life: [`Layout::Counter`] (the default: a counter and one record per completed part, so a
+//! complete-part costs the same whatever the job's size) or [`Layout::Set`] (the original's: every pending part in
+//! one DynamoDB number set, at most 50,000 parts). Every store reads and continues jobs of both layouts.
+//!
 //! Differences from the original watchbot-progress, all deliberate: completing a part of an unknown job is an error
 //! (the original answered "done"); `set_total` on an existing job with another total is an error and with the same
 //! total a no-op (the original silently reset progress); parts outside `1..=total` are errors; every write to an
@@ -24,6 +29,58 @@ pub use embedded::EmbeddedStore;
 
 use serde_json::{Value, json};
 use std::future::Future;
+use std::str::FromStr;
+
+/// How a job's parts are recorded. Chosen when a job is created (the store's layout); a job keeps its layout, and
+/// every store reads and continues jobs of both, so workers of both kinds can share a table during a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// A job record with a `remaining` counter, plus one small record per completed part written in the same
+    /// transaction: a complete-part costs a constant number of small writes, up to [`MAX_COUNTER_TOTAL`] parts.
+    #[default]
+    Counter,
+    /// The original watchbot-progress layout: every pending part number in one DynamoDB number set, so a
+    /// complete-part rewrites an item that grows with the job; at most [`MAX_SET_TOTAL`] parts.
+    Set,
+}
+
+impl Layout {
+    /// The most parts a job of this layout may have, on every store.
+    pub const fn max_total(self) -> u64 {
+        match self {
+            Layout::Counter => MAX_COUNTER_TOTAL,
+            Layout::Set => MAX_SET_TOTAL,
+        }
+    }
+
+    /// The name used by `--layout` and `$ProgressLayout`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Layout::Counter => "counter",
+            Layout::Set => "set",
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Layout {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Layout, Error> {
+        match text.trim() {
+            "counter" => Ok(Layout::Counter),
+            "set" => Ok(Layout::Set),
+            other => Err(Error::Invalid(format!(
+                "progress layout must be \"counter\" (the default) or \"set\" (the original's), got {other:?}"
+            ))),
+        }
+    }
+}
 
 /// What went wrong in a progress operation.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +303,8 @@ pub trait Store: Send + Sync {
     /// Creates the job with `total` parts (≥ 1). The same total again is a no-op; another total is an error.
     fn set_total(&self, job: &str, total: u64) -> impl Future<Output = Result<SetTotal, Error>> + Send;
 
-    /// Marks `part` (in `1..=total`) complete. One request on DynamoDB.
+    /// Marks `part` (in `1..=total`) complete. On DynamoDB: one UpdateItem for a job in the set layout; one
+    /// TransactWriteItems and one GetItem for a job in the counter layout (two transactions for the last part).
     fn complete_part(&self, job: &str, part: u64) -> impl Future<Output = Result<Completion, Error>> + Send;
 
     /// The job's record, `None` if unknown. With `part`, [`JobState::part_complete`] says whether it is complete.
@@ -270,6 +328,24 @@ pub enum AnyStore {
     DynamoDb(DynamoStore),
     /// Embedded SQLite.
     Embedded(EmbeddedStore),
+}
+
+impl AnyStore {
+    /// The same store, creating new jobs in `layout` (jobs that exist keep theirs).
+    pub fn with_layout(self, layout: Layout) -> AnyStore {
+        match self {
+            AnyStore::DynamoDb(store) => AnyStore::DynamoDb(store.with_layout(layout)),
+            AnyStore::Embedded(store) => AnyStore::Embedded(store.with_layout(layout)),
+        }
+    }
+
+    /// The layout of the jobs this store creates.
+    pub fn layout(&self) -> Layout {
+        match self {
+            AnyStore::DynamoDb(store) => store.layout(),
+            AnyStore::Embedded(store) => store.layout(),
+        }
+    }
 }
 
 macro_rules! delegate {
@@ -302,14 +378,38 @@ impl Store for AnyStore {
     }
 }
 
+/// Separates a job id from a part number in the key of a completed part's record (counter layout), so no part
+/// record's key is a job's key; job ids may not contain it.
+pub(crate) const PART_SEPARATOR: char = '\u{1f}';
+
 /// Checks what every adapter needs before a request: a non-empty job id of at most 1024 bytes (DynamoDB's key
-/// limit is 2048; the margin keeps error messages short).
+/// limit is 2048; the margin keeps error messages short, and leaves room for a part record's key), without the
+/// unit separator U+001F (which separates job and part in a part record's key).
 pub(crate) fn check_job(job: &str) -> Result<(), Error> {
     if job.is_empty() {
         return Err(Error::Invalid("job id must not be empty".into()));
     }
     if job.len() > 1024 {
         return Err(Error::Invalid(format!("job id is {} bytes; at most 1024 are allowed", job.len())));
+    }
+    if job.contains(PART_SEPARATOR) {
+        return Err(Error::Invalid("job id must not contain the control character U+001F".into()));
+    }
+    Ok(())
+}
+
+/// The most bytes of a fail-job reason or of set-metadata's JSON text, on every store: with the largest set-layout
+/// job (about 190 KB of pending parts) both still fit DynamoDB's 400 KB item.
+pub const MAX_TEXT: usize = 100 * 1024;
+
+/// A reason or metadata text within [`MAX_TEXT`].
+pub(crate) fn check_text(job: &str, what: &str, text: &str) -> Result<(), Error> {
+    check_job(job)?;
+    if text.len() > MAX_TEXT {
+        return Err(Error::Invalid(format!(
+            "{what} is {} bytes; at most {MAX_TEXT} are stored with a job (DynamoDB items are at most 400 KB)",
+            text.len()
+        )));
     }
     Ok(())
 }
@@ -323,23 +423,33 @@ pub(crate) fn check_part(job: &str, part: u64) -> Result<(), Error> {
     Ok(())
 }
 
-/// The most parts a job may have, on every store. The DynamoDB item holds every pending part number in one number
-/// set, and an item is at most 400 KB: 50,000 five-digit numbers take about 200 KB, while totals from ~60,000 up fail
-/// with an obscure ValidationException. The embedded store has no such limit but enforces the same one, so a job
-/// that runs locally also runs in production. Split bigger jobs into several.
-pub const MAX_TOTAL: u64 = 50_000;
+/// The most parts of a job in the set layout, on every store. The DynamoDB item holds every pending part number in
+/// one number set, and an item is at most 400 KB: 50,000 five-digit numbers take about 200 KB, while totals from
+/// ~60,000 up fail with an obscure ValidationException. The embedded store enforces the same limit, so a job that
+/// runs locally also runs in production.
+pub const MAX_SET_TOTAL: u64 = 50_000;
 
-/// Totals are in `1..=MAX_TOTAL`.
-pub(crate) fn check_total(job: &str, total: u64) -> Result<(), Error> {
+/// The most parts of a job in the counter layout, on every store. No item grows with the job, so this is a bound
+/// against typos rather than a storage limit: a billion part records are over 100 GB in DynamoDB, and at a few
+/// hundred completions per second on one job's counter they take more than a month.
+pub const MAX_COUNTER_TOTAL: u64 = 1_000_000_000;
+
+/// Totals are in `1..=layout.max_total()`.
+pub(crate) fn check_total(job: &str, total: u64, layout: Layout) -> Result<(), Error> {
     check_job(job)?;
     if total == 0 {
         return Err(Error::Invalid("total must be at least 1; got 0".into()));
     }
-    if total > MAX_TOTAL {
-        return Err(Error::Invalid(format!(
-            "total {total} is over the limit of {MAX_TOTAL} parts per job (DynamoDB keeps every pending part in one \
-             item of at most 400 KB); split the job"
-        )));
+    let max = layout.max_total();
+    if total > max {
+        let why = match layout {
+            Layout::Set => {
+                "in the set layout (DynamoDB keeps every pending part in one item of at most 400 KB); use the \
+                 counter layout or split the job"
+            }
+            Layout::Counter => "in the counter layout; split the job",
+        };
+        return Err(Error::Invalid(format!("total {total} is over the limit of {max} parts per job {why}")));
     }
     Ok(())
 }
