@@ -69,7 +69,15 @@ fn bad_input_is_one_line_and_exit_1() {
     assert_one_line_error(&progress(&["complete-part", "job", "-p", "two"]), "--part must be");
     assert_one_line_error(&progress(&["complete-part", "job"]), "complete-part needs --part");
     assert_one_line_error(&progress(&["set-total", "job"]), "set-total needs --total");
-    assert_one_line_error(&progress(&["set-total", "huge", "-t", "50001"]), "over the limit of 50000 parts");
+    assert_one_line_error(&progress(&["set-total", "huge", "-t", "1000000001"]), "over the limit of 1000000000 parts");
+    assert_one_line_error(
+        &progress(&["set-total", "huge", "-t", "50001", "--layout", "set"]),
+        "over the limit of 50000 parts per job in the set layout",
+    );
+    assert_one_line_error(&progress(&["set-total", "huge", "-t", "3", "--layout", "sets"]), "--layout");
+    let mut bogus = watchbot_progress(&dir);
+    bogus.args(["set-total", "huge", "-t", "3"]).env("ProgressTable", &table).env("ProgressLayout", "bogus");
+    assert_one_line_error(&bogus.output(), "$ProgressLayout");
     assert_one_line_error(&progress(&["set-metadata", "job", "-m", "{nope"]), "--metadata is not JSON");
     assert_one_line_error(&progress(&["fail-job", "job"]), "fail-job needs --reason");
     assert_one_line_error(&progress(&["explode", "job"]), "unknown command \"explode\"");
@@ -159,8 +167,12 @@ fn dynamodb_on_moto_through_the_cli() {
          KeySchema=[{{'AttributeName': 'id', 'KeyType': 'HASH'}}], BillingMode='PAY_PER_REQUEST')"
     ));
     let arn = format!("arn:aws:dynamodb:{}:{}:table/{table}", watchbot_testing::REGION, watchbot_testing::ACCOUNT_ID);
+    // The set layout: racing processes on moto's UpdateItem, whose answers are asserted below for what they are
+    // worth. moto's TransactWriteItems is not safe to race at all (a cancelled one restores a copy of the table
+    // taken when it began), so the counter layout runs one process at a time on moto (next test), and concurrently
+    // on the embedded store and on aws-smithy-mocks.
     let configure = |command: &mut TestCommand| {
-        command.moto(moto).env("ProgressTable", &arn);
+        command.moto(moto).env("ProgressTable", &arn).env("ProgressLayout", "set");
     };
     let progress = |args: &[&str]| {
         let mut command = watchbot_progress(&dir);
@@ -194,6 +206,65 @@ fn dynamodb_on_moto_through_the_cli() {
          not found\n",
         "{out}"
     );
+}
+
+#[test]
+fn jobs_of_both_layouts_on_moto_through_the_cli() {
+    let moto = watchbot_testing::moto();
+    let dir = TestDir::new();
+    let table = watchbot_testing::unique_name("progress");
+    let python = |snippet: &str| moto.python(&format!("table = {table:?}\n{snippet}"));
+    python(
+        "client('dynamodb').create_table(TableName=table, \
+         AttributeDefinitions=[{'AttributeName': 'id', 'AttributeType': 'S'}], \
+         KeySchema=[{'AttributeName': 'id', 'KeyType': 'HASH'}], BillingMode='PAY_PER_REQUEST')",
+    );
+    let progress = |args: &[&str]| {
+        let mut command = watchbot_progress(&dir);
+        command.args(args).moto(moto).env("ProgressTable", &table);
+        command
+    };
+    let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&run_ok(&mut progress(args))).unwrap() };
+    let item = |id: &str| {
+        python(&format!(
+            "import json\nitem = client('dynamodb').get_item(TableName=table, Key={{'id': {{'S': {id:?}}}}}, \
+             ConsistentRead=True).get('Item')\nprint(json.dumps(item, sort_keys=True))"
+        ))
+    };
+    let items = || python("print(client('dynamodb').scan(TableName=table, Select='COUNT')['Count'])");
+
+    // A job in the original's shape, as the original's workers create it: continued in its shape by our CLI
+    // (whose default layout for new jobs is the counter).
+    python(
+        "client('dynamodb').put_item(TableName=table, \
+         Item={'id': {'S': 'orig'}, 'total': {'N': '3'}, 'parts': {'NS': ['1', '2', '3']}})",
+    );
+    let first = json(&["complete-part", "orig", "-p", "2", "--json"]);
+    assert_eq!((first["finished"].clone(), first["remaining"].clone()), (false.into(), 2.into()), "{first}");
+    assert_eq!(json(&["complete-part", "orig", "-p", "2", "--json"])["replay"], true);
+    assert_eq!(run_ok(&mut progress(&["status", "orig", "-p", "2"])), "{\"progress\":0.33,\"partComplete\":true}\n");
+    assert_eq!(item("orig"), r#"{"id": {"S": "orig"}, "parts": {"NS": ["1", "3"]}, "total": {"N": "3"}}"#);
+    assert_eq!(run_ok(&mut progress(&["complete-part", "orig", "-p", "1"])), "false\n");
+    let last = json(&["complete-part", "orig", "-p", "3", "--json"]);
+    assert_eq!((last["finished"].clone(), last["complete"].clone()), (true.into(), true.into()), "{last}");
+    assert_eq!(item("orig"), r#"{"id": {"S": "orig"}, "total": {"N": "3"}}"#, "still the original's shape");
+    assert_eq!(items(), "1", "no item of the counter layout was written");
+    assert_eq!(run_ok(&mut progress(&["status", "orig"])), "{\"progress\":1}\n");
+
+    // A new job: the counter layout, answering the same.
+    assert_eq!(json(&["set-total", "new", "-t", "3", "--json"])["created"], true);
+    assert_eq!(item("new"), r#"{"id": {"S": "new"}, "remaining": {"N": "3"}, "total": {"N": "3"}}"#);
+    assert_eq!(json(&["complete-part", "new", "-p", "2", "--json"])["remaining"], 2);
+    assert_eq!(json(&["complete-part", "new", "-p", "2", "--json"])["replay"], true);
+    assert_eq!(run_ok(&mut progress(&["status", "new", "-p", "2"])), "{\"progress\":0.33,\"partComplete\":true}\n");
+    assert_eq!(run_ok(&mut progress(&["complete-part", "new", "-p", "1"])), "false\n");
+    let last = json(&["complete-part", "new", "-p", "3", "--json"]);
+    assert_eq!((last["finished"].clone(), last["complete"].clone()), (true.into(), true.into()), "{last}");
+    assert_eq!(items(), "5", "the two jobs and the new job's three parts");
+    assert_eq!(run_ok(&mut progress(&["status", "new"])), "{\"progress\":1}\n");
+    // --layout set creates a job in the original's shape, for a table shared with the original's workers.
+    run_ok(&mut progress(&["set-total", "for-old-workers", "-t", "2", "--layout", "set"]));
+    assert_eq!(item("for-old-workers"), r#"{"id": {"S": "for-old-workers"}, "parts": {"NS": ["1", "2"]}, "total": {"N": "2"}}"#);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
-use watchbot_progress::{Address, AnyStore, JobState, SetTotal, Store, status_json, status_json_detailed};
+use watchbot_progress::{Address, AnyStore, JobState, Layout, SetTotal, Store, status_json, status_json_detailed};
 
 const COMMANDS: &str = "status, set-total, set-metadata, complete-part, fail-job, reduce-sent";
 
@@ -28,7 +28,7 @@ pub struct Args {
     /// The job's id (any non-empty text, e.g. the id the map step generated).
     job_id: Option<String>,
 
-    /// set-total: the number of parts (1 to 50,000).
+    /// set-total: the number of parts (1 to 1,000,000,000; to 50,000 in the set layout).
     #[arg(short = 't', long, value_name = "N")]
     total: Option<String>,
 
@@ -47,6 +47,11 @@ pub struct Args {
     /// The progress table: a DynamoDB table name or ARN, or a SQLite file path (or `file:` URL) for local runs.
     #[arg(long, value_name = "ADDR", env = "ProgressTable")]
     table: Option<String>,
+
+    /// set-total: how a new job records its parts: `counter` (the default: the same cost per part whatever the
+    /// job's size) or `set` (the original's, for a table shared with the original's workers). Jobs keep theirs.
+    #[arg(long, value_name = "LAYOUT", env = "ProgressLayout")]
+    layout: Option<String>,
 
     /// Print a richer JSON object (complete-part: whether this call finished the job; status: counts).
     #[arg(long)]
@@ -145,6 +150,10 @@ fn parse_request(args: &Args) -> Result<(String, Request), Failure> {
 /// Runs `watchbot progress`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let (job, request) = parse_request(&args)?;
+    let layout = match args.layout.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        None => Layout::default(),
+        Some(layout) => layout.parse().map_err(|e| Failure::new(format!("--layout (or $ProgressLayout): {e}")))?,
+    };
     let table = args
         .table
         .as_deref()
@@ -156,6 +165,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     runtime.block_on(async {
         let aws = if address.needs_aws() { Some(crate::aws::load().await) } else { None };
         let store = address.open(aws.as_ref().map(crate::aws::Aws::sdk_config)).await.map_err(failure)?;
+        let store = store.with_layout(layout);
         execute(&store, &job, request, args.json).await
     })
 }
