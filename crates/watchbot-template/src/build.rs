@@ -3,7 +3,7 @@
 //! Every logical id is `<prefix><Name>`, so two watchbots with different prefixes merge into one template.
 
 use crate::error::Error;
-use crate::options::Options;
+use crate::options::{BillingMode, Options};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -291,6 +291,8 @@ impl Builder<'_> {
                 "Resource": att(&log_group, "Arn"),
             }),
         ];
+        // Progress in both layouts: the counter layout's TransactWriteItems wraps a Put and an Update, which need
+        // exactly PutItem and UpdateItem (transactions have no IAM action of their own).
         if o.reduce {
             statements.push(json!({
                 "Effect": "Allow",
@@ -672,20 +674,16 @@ impl Builder<'_> {
     }
 
     fn progress_table(&mut self) {
-        self.add(
-            "ProgressTable",
-            json!({
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "AttributeDefinitions": [{ "AttributeName": "id", "AttributeType": "S" }],
-                    "KeySchema": [{ "AttributeName": "id", "KeyType": "HASH" }],
-                    "ProvisionedThroughput": {
-                        "ReadCapacityUnits": self.o.read_capacity_units,
-                        "WriteCapacityUnits": self.o.write_capacity_units,
-                    },
-                },
-            }),
-        );
+        let mut properties = json!({
+            "AttributeDefinitions": [{ "AttributeName": "id", "AttributeType": "S" }],
+            "KeySchema": [{ "AttributeName": "id", "KeyType": "HASH" }],
+            "BillingMode": "PAY_PER_REQUEST",
+        });
+        if let BillingMode::Provisioned { read_capacity_units: read, write_capacity_units: write } = self.o.billing_mode {
+            properties["BillingMode"] = json!("PROVISIONED");
+            properties["ProvisionedThroughput"] = json!({ "ReadCapacityUnits": read, "WriteCapacityUnits": write });
+        }
+        self.add("ProgressTable", json!({ "Type": "AWS::DynamoDB::Table", "Properties": properties }));
         self.refs.insert("progressTable".into(), r#ref(&self.id("ProgressTable")));
     }
 }

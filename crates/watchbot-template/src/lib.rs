@@ -23,7 +23,7 @@ mod options;
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
 pub use error::{Error, MergeError};
 pub use merge::merge;
-pub use options::{Options, Reservation};
+pub use options::{BillingMode, Options, Reservation};
 
 /// `value` with every object's keys in sorted order, whatever serde_json's features: with `preserve_order` (which
 /// other crates of a build may switch on, e.g. the AWS SDK's HTTP client) a `Map` keeps insertion order, and the

@@ -22,6 +22,7 @@ const OPTION_NAMES: &[&str] = &[
     "webhook",
     "webhookKey",
     "reduce",
+    "billingMode",
     "readCapacityUnits",
     "writeCapacityUnits",
     "watchers",
@@ -74,6 +75,21 @@ pub struct Reservation {
     pub cpu: Option<Value>,
 }
 
+/// How the progress table is billed (`billingMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingMode {
+    /// On demand (the default): no capacity to plan, bursts of completions are not throttled at a provisioned
+    /// rate, and an idle table costs nothing but storage.
+    PayPerRequest,
+    /// Provisioned throughput, in capacity units per second (the original's only mode, 30 and 30 by default).
+    Provisioned {
+        /// `ReadCapacityUnits`.
+        read_capacity_units: u64,
+        /// `WriteCapacityUnits`.
+        write_capacity_units: u64,
+    },
+}
+
 /// Validated watchbot options. Values that CloudFormation users pass as references are kept as JSON: a string or
 /// an intrinsic object (`{"Ref": ...}`, `{"Fn::...": ...}`).
 #[derive(Debug, Clone, PartialEq)]
@@ -106,8 +122,8 @@ pub struct Options {
     pub webhook_key: bool,
     /// Reduce mode: a DynamoDB progress table.
     pub reduce: bool,
-    pub read_capacity_units: u64,
-    pub write_capacity_units: u64,
+    /// The progress table's billing, with its capacity when provisioned.
+    pub billing_mode: BillingMode,
     pub watchers: u64,
     pub workers: u64,
     pub backoff: bool,
@@ -164,8 +180,7 @@ impl Options {
             webhook: raw.boolean("webhook")?.unwrap_or(false),
             webhook_key: raw.boolean("webhookKey")?.unwrap_or(false),
             reduce: raw.boolean("reduce")?.unwrap_or(false),
-            read_capacity_units: raw.integer("readCapacityUnits", 1, u64::from(u32::MAX))?.unwrap_or(30),
-            write_capacity_units: raw.integer("writeCapacityUnits", 1, u64::from(u32::MAX))?.unwrap_or(30),
+            billing_mode: raw.billing_mode()?,
             watchers: raw.integer("watchers", 1, 10_000)?.unwrap_or(1),
             workers: raw.integer("workers", 1, 10_000)?.unwrap_or(1),
             backoff: raw.boolean("backoff")?.unwrap_or(true),
@@ -217,7 +232,7 @@ impl Options {
                 message: "webhookKey needs webhook: true".into(),
             });
         }
-        for option in ["readCapacityUnits", "writeCapacityUnits"] {
+        for option in ["billingMode", "readCapacityUnits", "writeCapacityUnits"] {
             if given.contains_key(option) && !self.reduce {
                 return Err(Error::Conflict {
                     first: option,
@@ -283,6 +298,32 @@ impl Raw<'_> {
                 _ => Err(Error::invalid(name, format!("must be a whole number from {min} to {max}, got {n}"))),
             },
             Some(other) => Err(Error::invalid(name, format!("expected a whole number, got {}", describe(other)))),
+        }
+    }
+
+    /// `billingMode` with the capacity options: capacity goes with PROVISIONED, and capacity given without a mode
+    /// means PROVISIONED (an options file written for the original keeps its provisioned table).
+    fn billing_mode(&self) -> Result<BillingMode, Error> {
+        let read = self.integer("readCapacityUnits", 1, u64::from(u32::MAX))?;
+        let write = self.integer("writeCapacityUnits", 1, u64::from(u32::MAX))?;
+        let provisioned =
+            BillingMode::Provisioned { read_capacity_units: read.unwrap_or(30), write_capacity_units: write.unwrap_or(30) };
+        match self.string("billingMode")?.as_deref() {
+            Some("PROVISIONED") => Ok(provisioned),
+            Some("PAY_PER_REQUEST") => match (read, write) {
+                (None, None) => Ok(BillingMode::PayPerRequest),
+                (read, _) => Err(Error::Conflict {
+                    first: if read.is_some() { "readCapacityUnits" } else { "writeCapacityUnits" },
+                    second: "billingMode",
+                    message: "capacity units go with billingMode PROVISIONED; a PAY_PER_REQUEST table has none".into(),
+                }),
+            },
+            Some(other) => Err(Error::invalid(
+                "billingMode",
+                format!("expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got \"{other}\""),
+            )),
+            None if read.is_some() || write.is_some() => Ok(provisioned),
+            None => Ok(BillingMode::PayPerRequest),
         }
     }
 

@@ -2,7 +2,7 @@
 //! generated template (what each option emits).
 
 use serde_json::{Value, json};
-use watchbot_template::{Options, template};
+use watchbot_template::{BillingMode, Options, template};
 
 /// The smallest valid config; each case changes it.
 fn base() -> Value {
@@ -109,6 +109,15 @@ fn bad_options_are_rejected_naming_the_option() {
             "options \"readCapacityUnits\" and \"reduce\": the progress table exists only with reduce: true",
         ),
         (json!({"writeCapacityUnits": 5, "reduce": false}), "options \"writeCapacityUnits\" and \"reduce\""),
+        (json!({"billingMode": "PROVISIONED"}), "options \"billingMode\" and \"reduce\""),
+        (
+            json!({"reduce": true, "billingMode": "PAY_PER_REQUEST", "writeCapacityUnits": 5}),
+            "options \"writeCapacityUnits\" and \"billingMode\": capacity units go with billingMode PROVISIONED",
+        ),
+        (
+            json!({"reduce": true, "billingMode": "on-demand"}),
+            "option \"billingMode\": expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got \"on-demand\"",
+        ),
         (
             json!({"notifyAfterRetries": 10}),
             "options \"notifyAfterRetries\" and \"deadLetterThreshold\": notifyAfterRetries (10) must be below",
@@ -166,7 +175,8 @@ fn defaults_follow_the_seed() {
         (1, 1, 600, 1_209_600)
     );
     assert_eq!((options.alarm_threshold, options.alarm_periods, options.dead_letter_threshold), (40, 24, 10));
-    assert_eq!((options.read_capacity_units, options.write_capacity_units), (30, 30));
+    // Not the seed's: on demand (README, "Templates"), with the seed's 30/30 when provisioned without numbers.
+    assert_eq!(options.billing_mode, BillingMode::PayPerRequest);
     assert_eq!(options.prefix, "Watchbot");
     assert_eq!(options.watchbot_version, json!(watchbot_template::DEFAULT_WATCHBOT_VERSION));
     assert!(options.backoff && !options.user && !options.webhook && !options.reduce && !options.privileged);
@@ -221,11 +231,23 @@ fn reduce_mode_adds_the_table_its_permissions_and_the_worker_variable() {
     assert!(plain["Resources"]["WatchbotProgressTable"].is_null());
     assert!(!actions(&plain, "WatchbotWorkerRole").iter().any(|a| a.starts_with("dynamodb:")));
 
+    // Capacity without a mode: provisioned, as the original's options meant.
     let reduce = generate(json!({"reduce": true, "readCapacityUnits": 7, "writeCapacityUnits": 9}));
     let table = &reduce["Resources"]["WatchbotProgressTable"]["Properties"];
     assert_eq!(table["KeySchema"], json!([{"AttributeName": "id", "KeyType": "HASH"}]));
     assert_eq!(table["AttributeDefinitions"], json!([{"AttributeName": "id", "AttributeType": "S"}]));
+    assert_eq!(table["BillingMode"], "PROVISIONED");
     assert_eq!(table["ProvisionedThroughput"], json!({"ReadCapacityUnits": 7, "WriteCapacityUnits": 9}));
+    let provisioned = generate(json!({"reduce": true, "billingMode": "PROVISIONED", "writeCapacityUnits": 9}));
+    assert_eq!(
+        provisioned["Resources"]["WatchbotProgressTable"]["Properties"]["ProvisionedThroughput"],
+        json!({"ReadCapacityUnits": 30, "WriteCapacityUnits": 9})
+    );
+    for options in [json!({"reduce": true}), json!({"reduce": true, "billingMode": "PAY_PER_REQUEST"})] {
+        let table = &generate(options)["Resources"]["WatchbotProgressTable"]["Properties"];
+        assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+        assert!(table.get("ProvisionedThroughput").is_none(), "{table}");
+    }
     let dynamo: Vec<Value> = statements(&reduce, "WatchbotWorkerRole")
         .into_iter()
         .filter(|s| s["Resource"] == json!({"Fn::GetAtt": ["WatchbotProgressTable", "Arn"]}))
