@@ -264,7 +264,10 @@ fn jobs_of_both_layouts_on_moto_through_the_cli() {
     assert_eq!(run_ok(&mut progress(&["status", "new"])), "{\"progress\":1}\n");
     // --layout set creates a job in the original's shape, for a table shared with the original's workers.
     run_ok(&mut progress(&["set-total", "for-old-workers", "-t", "2", "--layout", "set"]));
-    assert_eq!(item("for-old-workers"), r#"{"id": {"S": "for-old-workers"}, "parts": {"NS": ["1", "2"]}, "total": {"N": "2"}}"#);
+    assert_eq!(
+        item("for-old-workers"),
+        r#"{"id": {"S": "for-old-workers"}, "parts": {"NS": ["1", "2"]}, "total": {"N": "2"}}"#
+    );
 }
 
 #[test]

@@ -115,8 +115,7 @@ async fn measure(sdk: &aws_config::SdkConfig, layout: Layout, total: u64, calls:
     };
     store.set_total("job", total).await.unwrap();
     counter.take();
-    let mut measured =
-        Measured { calls, requests: HashMap::new(), write_units: 0.0, read_units: 0.0, largest_item: 0 };
+    let mut measured = Measured { calls, requests: HashMap::new(), write_units: 0.0, read_units: 0.0, largest_item: 0 };
     for part in 1..=calls {
         let before = item_size(get("job".into()).await.as_ref());
         let done = store.complete_part("job", part).await.unwrap();
@@ -133,7 +132,8 @@ async fn measure(sdk: &aws_config::SdkConfig, layout: Layout, total: u64, calls:
             measured.write_units += job_units;
         }
         // Strongly consistent reads: one unit per started 4 KB.
-        measured.read_units += requests.get("GetItem").copied().unwrap_or(0) as f64 * after.div_ceil(4096).max(1) as f64;
+        measured.read_units +=
+            requests.get("GetItem").copied().unwrap_or(0) as f64 * after.div_ceil(4096).max(1) as f64;
         measured.largest_item = measured.largest_item.max(before);
         for (operation, n) in requests {
             *measured.requests.entry(operation).or_default() += n;

@@ -333,7 +333,8 @@ impl DynamoStore {
                     Some(AttributeValue::Ns(parts)) => parts.len() as u64,
                     _ => 0,
                 };
-                let done = Completion { all_done: remaining == 0, finished_job: remaining == 0, replay: false, remaining };
+                let done =
+                    Completion { all_done: remaining == 0, finished_job: remaining == 0, replay: false, remaining };
                 Ok(Attempt::Done(done))
             }
             Err(error) if is_condition_failure(&error) => {

@@ -173,7 +173,8 @@ pub struct Completion {
     pub finished_job: bool,
     /// The part was already complete before this call (a replay); nothing changed.
     pub replay: bool,
-    /// Parts still to complete after this call.
+    /// Parts still to complete after this call. Exact in the set layout and on the embedded store; in the counter
+    /// layout on DynamoDB it is read just after the write, so it may already count concurrent completions.
     pub remaining: u64,
 }
 

@@ -93,6 +93,21 @@ fn store(table: &Table) -> (DynamoStore, Rule) {
     (DynamoStore::new(client, "progress").with_layout(Layout::Set), update)
 }
 
+/// Completes parts `1..=total` of "job", every call at once, and returns the answers in part order.
+async fn complete_all(store: &DynamoStore, total: u64) -> Vec<watchbot_progress::Completion> {
+    let tasks: Vec<_> = (1..=total)
+        .map(|part| {
+            let store = store.clone();
+            tokio::spawn(async move { store.complete_part("job", part).await.expect("complete-part") })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_answers_map_to_exactly_one_finisher() {
     const TOTAL: u64 = 200;
@@ -100,20 +115,7 @@ async fn dynamodb_answers_map_to_exactly_one_finisher() {
     table.lock().unwrap().insert("job".into(), Job { total: TOTAL, parts: (1..=TOTAL).collect() });
     let (store, update) = store(&table);
 
-    let run_all = |store: DynamoStore| async move {
-        let tasks: Vec<_> = (1..=TOTAL)
-            .map(|part| {
-                let store = store.clone();
-                tokio::spawn(async move { store.complete_part("job", part).await.expect("complete-part") })
-            })
-            .collect();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.unwrap());
-        }
-        results
-    };
-    let results = run_all(store.clone()).await;
+    let results = complete_all(&store, TOTAL).await;
     assert_eq!(update.num_calls() as u64, TOTAL, "one request per complete-part");
     assert_eq!(results.iter().filter(|r| r.finished_job).count(), 1, "exactly one call finishes the job");
     assert!(results.iter().all(|r| !r.replay && r.all_done == (r.remaining == 0)), "{results:?}");
@@ -122,7 +124,7 @@ async fn dynamodb_answers_map_to_exactly_one_finisher() {
     assert!(table.lock().unwrap()["job"].parts.is_empty());
 
     // Replays: the condition fails and the ALL_OLD item says the job is done; nobody finishes it again.
-    let replays = run_all(store.clone()).await;
+    let replays = complete_all(&store, TOTAL).await;
     assert!(replays.iter().all(|r| r.replay && r.all_done && !r.finished_job && r.remaining == 0), "{replays:?}");
     assert_eq!(update.num_calls() as u64, 2 * TOTAL, "a replay is one request too (ALL_OLD, no read)");
 }
@@ -232,20 +234,7 @@ async fn counter_layout_answers_map_to_exactly_one_finisher() {
     let items: Items = Arc::default();
     counter_job(&items, "job", TOTAL, TOTAL);
     let (store, transact, get, conflicts) = counter_store(&items, 7);
-    let run_all = |store: DynamoStore| async move {
-        let tasks: Vec<_> = (1..=TOTAL)
-            .map(|part| {
-                let store = store.clone();
-                tokio::spawn(async move { store.complete_part("job", part).await.expect("complete-part") })
-            })
-            .collect();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.unwrap());
-        }
-        results
-    };
-    let results = run_all(store.clone()).await;
+    let results = complete_all(&store, TOTAL).await;
     let conflicted = conflicts.load(Ordering::SeqCst);
     assert!(conflicted > 0, "the mock cancelled some transactions with a conflict");
     let finishers: Vec<_> = results.iter().filter(|r| r.finished_job).collect();
@@ -264,7 +253,7 @@ async fn counter_layout_answers_map_to_exactly_one_finisher() {
 
     // Replays: the part's condition fails and the job's ALL_OLD item says the job is done; nobody finishes again.
     let (transactions, reads) = (transact.num_calls(), get.num_calls());
-    let replays = run_all(store.clone()).await;
+    let replays = complete_all(&store, TOTAL).await;
     assert!(replays.iter().all(|r| r.replay && r.all_done && !r.finished_job && r.remaining == 0), "{replays:?}");
     let conflicted = conflicts.load(Ordering::SeqCst) - conflicted;
     assert_eq!(transact.num_calls() - transactions, TOTAL as usize + conflicted, "a replay is one transaction");

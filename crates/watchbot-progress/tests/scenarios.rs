@@ -222,7 +222,9 @@ async fn failure_metadata_and_reduce<S: Store>(store: &S) {
     // Texts over the limit both stores share are refused before any request, and change nothing.
     let long = "x".repeat(MAX_TEXT + 1);
     assert!(matches!(store.fail_job(&job, &long).await, Err(Error::Invalid(text)) if text.contains("the reason")));
-    assert!(matches!(store.set_metadata(&job, &json!(long)).await, Err(Error::Invalid(text)) if text.contains("metadata")));
+    assert!(
+        matches!(store.set_metadata(&job, &json!(long)).await, Err(Error::Invalid(text)) if text.contains("metadata"))
+    );
     store.set_metadata(&job, &json!("x".repeat(MAX_TEXT - 2))).await.expect("metadata at the limit fits");
     assert_eq!(store.status(&job, None).await.unwrap().unwrap().failed.as_deref(), Some("disk full on part 2"));
 }
@@ -240,7 +242,10 @@ async fn jobs_continue_in_their_layout<S: Store>(set: &S, counter: &S) {
         assert!(creator.complete_part(&job, 2).await.unwrap().replay);
         assert!(matches!(other.complete_part(&job, 4).await, Err(Error::PartOutOfRange { .. })));
         assert_eq!(creator.status(&job, Some(2)).await.unwrap(), other.status(&job, Some(2)).await.unwrap());
-        assert_eq!(report(other.status(&job, Some(1)).await.unwrap().as_ref()), json!({"progress": 0.33, "partComplete": false}));
+        assert_eq!(
+            report(other.status(&job, Some(1)).await.unwrap().as_ref()),
+            json!({"progress": 0.33, "partComplete": false})
+        );
         creator.complete_part(&job, 1).await.unwrap();
         let last = other.complete_part(&job, 3).await.unwrap();
         assert!(last.finished_job && last.all_done && last.remaining == 0, "{last:?}");
@@ -250,7 +255,10 @@ async fn jobs_continue_in_their_layout<S: Store>(set: &S, counter: &S) {
         assert!(creator.reduce_sent(&job).await.unwrap());
         let state = creator.status(&job, Some(3)).await.unwrap();
         assert_eq!(state, other.status(&job, Some(3)).await.unwrap());
-        assert_eq!(report(state.as_ref()), json!({"progress": 1, "failed": "late", "partComplete": true, "reduceSent": true}));
+        assert_eq!(
+            report(state.as_ref()),
+            json!({"progress": 1, "failed": "late", "partComplete": true, "reduceSent": true})
+        );
     }
 }
 

@@ -679,7 +679,8 @@ impl Builder<'_> {
             "KeySchema": [{ "AttributeName": "id", "KeyType": "HASH" }],
             "BillingMode": "PAY_PER_REQUEST",
         });
-        if let BillingMode::Provisioned { read_capacity_units: read, write_capacity_units: write } = self.o.billing_mode {
+        if let BillingMode::Provisioned { read_capacity_units: read, write_capacity_units: write } = self.o.billing_mode
+        {
             properties["BillingMode"] = json!("PROVISIONED");
             properties["ProvisionedThroughput"] = json!({ "ReadCapacityUnits": read, "WriteCapacityUnits": write });
         }

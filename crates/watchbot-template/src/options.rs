@@ -306,8 +306,10 @@ impl Raw<'_> {
     fn billing_mode(&self) -> Result<BillingMode, Error> {
         let read = self.integer("readCapacityUnits", 1, u64::from(u32::MAX))?;
         let write = self.integer("writeCapacityUnits", 1, u64::from(u32::MAX))?;
-        let provisioned =
-            BillingMode::Provisioned { read_capacity_units: read.unwrap_or(30), write_capacity_units: write.unwrap_or(30) };
+        let provisioned = BillingMode::Provisioned {
+            read_capacity_units: read.unwrap_or(30),
+            write_capacity_units: write.unwrap_or(30),
+        };
         match self.string("billingMode")?.as_deref() {
             Some("PROVISIONED") => Ok(provisioned),
             Some("PAY_PER_REQUEST") => match (read, write) {

@@ -107,7 +107,12 @@ pub(super) async fn complete(store: &DynamoStore, job: &str, part: u64) -> Resul
             .await;
         let error = match result {
             Ok(_) if finish => {
-                return Ok(Attempt::Done(Completion { all_done: true, finished_job: true, replay: false, remaining: 0 }));
+                return Ok(Attempt::Done(Completion {
+                    all_done: true,
+                    finished_job: true,
+                    replay: false,
+                    remaining: 0,
+                }));
             }
             Ok(_) => {
                 let remaining = remaining(store, job).await?;
