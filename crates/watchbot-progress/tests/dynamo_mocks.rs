@@ -242,10 +242,11 @@ async fn counter_layout_answers_map_to_exactly_one_finisher() {
     assert!(finishers[0].all_done && finishers[0].remaining == 0);
     assert!(results.iter().all(|r| !r.replay && r.all_done == (r.remaining == 0)), "{results:?}");
     assert!(results.iter().all(|r| r.remaining < TOTAL), "each answer counts its own completion: {results:?}");
-    let items_now = items.lock().unwrap();
-    assert_eq!(n(items_now["job"].get("remaining")), 0);
-    assert!((1..=TOTAL).all(|part| items_now.contains_key(&format!("job\u{1f}{part}"))), "every part recorded");
-    drop(items_now);
+    {
+        let items = items.lock().unwrap();
+        assert_eq!(n(items["job"].get("remaining")), 0);
+        assert!((1..=TOTAL).all(|part| items.contains_key(&format!("job\u{1f}{part}"))), "every part recorded");
+    }
     // One transaction per call, the last part's second one, and one per conflict sent again; one read per call
     // that only decremented (the finisher knows it left 0).
     assert_eq!(transact.num_calls(), TOTAL as usize + 1 + conflicted, "transactions");
