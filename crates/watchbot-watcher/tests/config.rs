@@ -126,8 +126,12 @@ fn fargate_takes_subnets_and_security_groups() {
 
 #[test]
 fn the_cli_needs_only_the_queue_for_the_process_runner() {
-    let env = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Process }).unwrap();
-    assert_eq!(env.queue_url, "http://q");
+    let env = from_env(
+        &vars(&[("QueueUrl", "http://localhost:5000/123456789012/q")]),
+        Source::Cli { runner: RunnerKind::Process },
+    )
+    .unwrap();
+    assert_eq!(env.queue_url, "http://localhost:5000/123456789012/q");
     assert_eq!((env.notification_topic, env.ecs, env.dead_letter_queue_url), (None, None, None));
     assert_eq!(env.log_level, Level::Info);
     assert_eq!(
@@ -142,7 +146,11 @@ fn the_cli_needs_only_the_queue_for_the_process_runner() {
     );
     let error = from_env(&BTreeMap::new(), Source::Cli { runner: RunnerKind::Process }).unwrap_err();
     assert_eq!(error.to_string(), "environment variable QueueUrl: is required but not set");
-    let error = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Ecs }).unwrap_err();
+    let error = from_env(
+        &vars(&[("QueueUrl", "http://localhost:5000/123456789012/q")]),
+        Source::Cli { runner: RunnerKind::Ecs },
+    )
+    .unwrap_err();
     assert_eq!(error.name, "Cluster");
 }
 
