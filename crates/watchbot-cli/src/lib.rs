@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod cmd;
 mod failure;
+pub mod messages;
 
 pub use failure::{Exit, Failure};
 

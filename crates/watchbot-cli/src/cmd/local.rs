@@ -20,10 +20,7 @@ use std::time::Duration;
 use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
 use watchbot_watcher::local::notifier::LocalNotifier;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
-use watchbot_watcher::local::queue::{
-    DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
-};
-use watchbot_watcher::ports::OutgoingMessage;
+use watchbot_watcher::local::queue::{DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts};
 use watchbot_watcher::{Outcome, Ports, RunSummary, TaskSizeLimit, WatcherConfig};
 
 /// The progress store's file in the state folder (`ProgressTable` of local tasks).
@@ -76,7 +73,16 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     // line must not leave `--messages` queued, or the corrected re-run would run every message twice.
     let path = task_path();
     let program = resolve_program(&args.command[0], &path)?;
-    let messages = args.messages.as_deref().map(|file| Ok::<_, Failure>((file, read_messages(file)?))).transpose()?;
+    let messages = args
+        .messages
+        .as_deref()
+        .map(|file| {
+            Ok::<_, Failure>((
+                file,
+                crate::messages::read(file, |warning| eprintln!("watchbot local: warning: {warning}"))?,
+            ))
+        })
+        .transpose()?;
     std::fs::create_dir_all(&args.state)
         .map_err(|e| Failure::new(format!("cannot create the state folder {}: {e}", args.state.display())))?;
     let state = std::fs::canonicalize(&args.state)
@@ -228,44 +234,6 @@ fn resolve_program(program: &str, path: &str) -> Result<PathBuf, Failure> {
         .ok_or_else(|| Failure::new(format!("worker command {program:?} was not found in PATH")))
 }
 
-/// One line of a `--messages` file.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageLine {
-    #[serde(default)]
-    subject: Option<String>,
-    message: serde_json::Value,
-}
-
-/// Parses every line first, so a bad line enqueues nothing from the file.
-fn read_messages(file: &Path) -> Result<Vec<OutgoingMessage>, Failure> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
-    let mut messages = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |why: String| Failure::new(format!("{} line {}: {why}; nothing was enqueued", file.display(), n + 1));
-        let parsed: MessageLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        // A message is text; a JSON object or number is sent as its JSON text, as a user would have quoted it.
-        let body = match parsed.message {
-            serde_json::Value::String(text) => text,
-            serde_json::Value::Null => return Err(bad("\"message\" is null".to_string())),
-            other => other.to_string(),
-        };
-        if body.is_empty() {
-            return Err(bad("\"message\" is empty".to_string()));
-        }
-        messages.push(OutgoingMessage {
-            body,
-            attributes: subject_attributes(parsed.subject.as_deref()),
-            ..OutgoingMessage::default()
-        });
-    }
-    Ok(messages)
-}
-
 /// What the live line shows, kept from the loop's events: the loop's own [`RunSummary`] counts (the final summary
 /// line is the summary `run` returns), and the tasks running now.
 #[derive(Debug, Default)]
@@ -338,20 +306,6 @@ async fn live_line(live: Arc<Mutex<Live>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_lines_parse_or_name_the_bad_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("m.jsonl");
-        std::fs::write(&file, "{\"subject\": \"s\", \"message\": \"a\"}\n\n{\"message\": {\"k\": 1}}\n").unwrap();
-        let messages = read_messages(&file).unwrap();
-        assert_eq!(messages.len(), 2);
-        assert_eq!(messages[0].attributes.get("Subject").map(String::as_str), Some("s"));
-        assert_eq!(messages[1].body, "{\"k\":1}");
-        std::fs::write(&file, "{\"message\": \"a\"}\n{\"mesage\": \"typo\"}\n").unwrap();
-        let error = read_messages(&file).unwrap_err().to_string();
-        assert!(error.contains("line 2"), "{error}");
-    }
 
     #[test]
     fn the_live_line_counts_the_loop_events() {
