@@ -242,6 +242,53 @@ fn a_bad_worker_command_enqueues_nothing_from_messages() {
     }
 }
 
+/// A script whose `#!` interpreter is missing exists: the error names the interpreter, not "No such file", and comes
+/// before anything is enqueued, in `watchbot local` and in `watchbot watch --runner process` alike.
+#[test]
+fn a_worker_whose_interpreter_is_missing_is_refused_before_receiving() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let worker = dir.write("worker.sh", "#!/usr/bin/no-such-interpreter\necho hi\n");
+    std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let messages = messages_file(&dir, ["one".to_string()]);
+    let out = watchbot(&dir)
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--", "./worker.sh"])
+        .fails_with(1);
+    assert_eq!(
+        out.stderr().trim(),
+        "watchbot: worker command \"./worker.sh\": the interpreter on its first line (#!/usr/bin/no-such-interpreter) \
+         is missing or not executable",
+        "{out}"
+    );
+    assert_eq!(counts(&state), QueueCounts::default());
+    let out = watchbot(&dir)
+        .args(["watch", "--runner", "process", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/q"])
+        .args(["--", "./worker.sh"])
+        .fails_with(1);
+    assert!(out.stderr().contains("(#!/usr/bin/no-such-interpreter) is missing"), "{out}");
+}
+
+/// A NUL byte in a `--messages` line (SQS refuses such a body) is refused with the line, before anything is queued.
+#[test]
+fn a_messages_line_that_sqs_would_refuse_is_refused_locally() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let file = dir.write("m.jsonl", "{\"message\": \"fine\"}\n{\"message\": \"nul \\u0000 here\"}\n");
+    let out = watchbot(&dir)
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&file)
+        .args(["--until-empty", "--", "true"])
+        .fails_with(1);
+    assert!(out.stderr().contains("m.jsonl line 2: the message has the character U+0000"), "{out}");
+    assert_eq!(counts(&state), QueueCounts::default());
+}
+
 #[test]
 fn the_summary_counts_this_watchers_redrives_only() {
     let dir = TestDir::new();

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     // Everything that can fail runs before the first message is enqueued: a typo in the worker command or a bad
     // line must not leave `--messages` queued, or the corrected re-run would run every message twice.
     let path = task_path();
-    let program = resolve_program(&args.command[0], &path)?;
+    let program = watchbot_watcher::local::program::resolve(&args.command[0], &path).map_err(Failure::new)?;
     let messages = args
         .messages
         .as_deref()
@@ -214,26 +214,6 @@ fn task_path() -> String {
         .unwrap_or_else(|_| inherited.to_string_lossy().into_owned())
 }
 
-/// The worker program as a path: a name without `/` is looked up in the tasks' `PATH`, so a typo fails here, once,
-/// rather than as a failed task per message.
-fn resolve_program(program: &str, path: &str) -> Result<PathBuf, Failure> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if program.contains('/') {
-        let candidate = PathBuf::from(program);
-        return if executable(&candidate) {
-            Ok(candidate)
-        } else {
-            Err(Failure::new(format!("worker command {program:?} is not an executable file")))
-        };
-    }
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| executable(candidate))
-        .ok_or_else(|| Failure::new(format!("worker command {program:?} was not found in PATH")))
-}
-
 /// What the live line shows, kept from the loop's events: the loop's own [`RunSummary`] counts (the final summary
 /// line is the summary `run` returns), and the tasks running now.
 #[derive(Debug, Default)]
@@ -332,8 +312,8 @@ mod tests {
 
     #[test]
     fn programs_resolve_in_the_task_path() {
-        assert!(resolve_program("sh", &task_path()).unwrap().is_absolute());
-        assert!(resolve_program("no-such-worker-command", &task_path()).unwrap_err().to_string().contains("PATH"));
-        assert!(resolve_program("./no/such/worker.sh", &task_path()).is_err());
+        use watchbot_watcher::local::program::resolve;
+        assert!(resolve("sh", &task_path()).unwrap().is_absolute());
+        assert!(resolve("no-such-worker-command", &task_path()).unwrap_err().contains("PATH"));
     }
 }

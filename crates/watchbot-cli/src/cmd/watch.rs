@@ -170,6 +170,11 @@ pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result
 /// Runs `watchbot watch`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let (vars, program) = wiring(&args, config::environment(std::env::vars_os()))?;
+    // A worker that cannot start (a typo, a script whose interpreter is missing) fails here, before any receive.
+    if let Program::WatchProcess(process) = &program {
+        let path = vars.get("PATH").map(String::as_str).unwrap_or_default();
+        watchbot_watcher::local::program::resolve(&process.program.to_string_lossy(), path).map_err(Failure::new)?;
+    }
     match service::serve_env(&vars, program) {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(ServiceError::Config(error)) => Err(config_failure(&args, &error)),
