@@ -38,7 +38,11 @@ pub fn read(file: &Path, mut warn: impl FnMut(String)) -> Result<Vec<OutgoingMes
 
 /// One line: its subject and body, or why it is not a message.
 fn parse_line(line: &str) -> Result<(Option<String>, String), String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| {
+    let value: Value = watchbot_template::parse_strict(line).map_err(|e| {
+        if e.is_data() {
+            // A repeated key: serde's own words name it.
+            return e.to_string().split(" at line ").next().unwrap_or_default().to_string();
+        }
         let what = if e.is_eof() { "unfinished JSON" } else { "not JSON" };
         format!("{what} (column {}; {SHAPE})", e.column())
     })?;
@@ -82,6 +86,7 @@ mod tests {
         assert!(error(r#"{"mesage": "typo"}"#).starts_with("unknown key \"mesage\""));
         assert!(error(r#"{"subject": "s"}"#).starts_with("no \"message\""));
         assert_eq!(error(r#"{"message": ""}"#), "\"message\" is empty");
+        assert_eq!(error(r#"{"message": "a", "message": "b"}"#), "the key \"message\" appears twice ($.message)");
         assert_eq!(error(r#"{"message": "a", "subject": 3}"#), "\"subject\" is not a string");
         assert!(error(r#"{"message": "a\u0000b"}"#).contains("U+0000"));
         let long_subject = format!(r#"{{"message": "a", "subject": "{}"}}"#, "s".repeat(200));

@@ -17,11 +17,13 @@
 
 mod build;
 mod error;
+mod json;
 mod merge;
 mod options;
 
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
 pub use error::{Error, MergeError};
+pub use json::parse_strict;
 pub use merge::merge;
 pub use options::{Options, Reservation};
 

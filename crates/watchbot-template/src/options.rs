@@ -132,7 +132,7 @@ pub struct Options {
 impl Options {
     /// Parses and validates options from JSON text.
     pub fn from_json_str(text: &str) -> Result<Options, Error> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+        let value: Value = crate::parse_strict(text).map_err(|e| Error::Json(e.to_string()))?;
         Options::from_value(&value)
     }
 

@@ -129,6 +129,16 @@ fn configs_that_are_not_objects_are_rejected() {
     assert!(error.starts_with("config is not valid JSON: "), "{error}");
 }
 
+#[test]
+fn a_config_with_a_key_twice_is_refused_naming_it() {
+    // serde_json alone keeps the last value silently: the stack would deploy whichever came second.
+    let error = Options::from_json_str(r#"{"service": "a", "serviceVersion": "1", "service": "b"}"#).unwrap_err();
+    assert!(
+        error.to_string().starts_with(r#"config is not valid JSON: the key "service" appears twice ($.service)"#),
+        "{error}"
+    );
+}
+
 fn generate(changes: Value) -> Value {
     let mut config = base();
     for (key, value) in changes.as_object().unwrap() {
