@@ -170,7 +170,9 @@ pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result
 /// Runs `watchbot watch`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let (vars, program) = wiring(&args, config::environment(std::env::vars_os()))?;
-    // A worker that cannot start (a typo, a script whose interpreter is missing) fails here, before any receive.
+    // The configuration first, then a worker that cannot start (a typo, a script whose interpreter is missing):
+    // both fail here, before any receive.
+    config::from_env(&vars, program.source()).map_err(|e| config_failure(&args, &e))?;
     if let Program::WatchProcess(process) = &program {
         let path = vars.get("PATH").map(String::as_str).unwrap_or_default();
         watchbot_watcher::local::program::resolve(&process.program.to_string_lossy(), path).map_err(Failure::new)?;

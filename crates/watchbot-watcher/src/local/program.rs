@@ -7,6 +7,9 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+/// Where the process runner looks when `PATH` is unset (as `local::process::spawn` does).
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
 fn executable(path: &Path) -> bool {
     path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
@@ -17,6 +20,8 @@ fn find_in_path(name: &str, path: &str) -> Option<PathBuf> {
 
 /// `program` as a path the tasks can exec, with `path` as their `PATH`; or one line saying what is wrong.
 pub fn resolve(program: &str, path: &str) -> Result<PathBuf, String> {
+    // Without a `PATH`, exec looks where `execvp` does.
+    let path = if path.is_empty() { DEFAULT_PATH } else { path };
     let resolved = if program.contains('/') {
         let candidate = PathBuf::from(program);
         if !candidate.exists() {
