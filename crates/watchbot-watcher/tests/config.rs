@@ -255,3 +255,32 @@ fn the_binary_names_a_missing_variable_and_exits_1() {
         "watchbot-watcher: environment variable Concurrency: expected a whole number of at least 1, got \"many\"\n"
     );
 }
+
+#[test]
+fn the_binary_prints_help_and_refuses_arguments() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchbot-watcher"))
+            .env_clear()
+            .args(args)
+            .output()
+            .expect("run watchbot-watcher")
+    };
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Usage: watchbot-watcher"), "{text}");
+    for (name, _) in watchbot_watcher::config::VARIABLES {
+        assert!(text.contains(name), "help names {name}: {text}");
+    }
+    let version = run(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        concat!("watchbot-watcher ", env!("CARGO_PKG_VERSION"))
+    );
+    let stray = run(&["--queue-url", "x"]);
+    assert_eq!(stray.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&stray.stderr),
+        "watchbot-watcher: unexpected argument \"--queue-url\": it takes none (see --help)\n"
+    );
+}

@@ -17,7 +17,11 @@ use watchbot_watcher::ports::{OutgoingMessage, Queue};
 
 /// Arguments of `watchbot send`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["topic", "queue_url", "local"])))]
+#[command(
+    group(clap::ArgGroup::new("target").required(true).args(["topic", "queue_url", "local"])),
+    override_usage = "watchbot send <--topic ADDRESS | --queue-url URL | --local [--state DIR]> \
+                      <--message TEXT [--subject SUBJECT] | --messages FILE>"
+)]
 pub struct Args {
     /// Where to publish: an SNS topic ARN, or a local queue folder (a path or `file:` URL), e.g. "$WorkTopic".
     #[arg(long, value_name = "ADDRESS")]
