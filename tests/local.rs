@@ -375,6 +375,25 @@ fn a_message_too_large_for_a_child_environment_is_dead_lettered_without_running(
     assert_eq!(notifications.len(), 1, "{notifications:?}");
 }
 
+/// `--stack-name` names the stack in notifications, as a deployed stack's name does.
+#[test]
+fn the_stack_name_is_the_notifications_subject() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let messages = messages_file(&dir, ["m".to_string()]);
+    watchbot(&dir)
+        .args(["local", "--stack-name", "tiles-dev", "--max-receive-count", "1", "--no-backoff", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--", "false"])
+        .success();
+    let notifications = lines(&state.join("notifications.jsonl"));
+    let first: serde_json::Value = serde_json::from_str(&notifications[0]).unwrap();
+    let subject = first["subject"].as_str().unwrap();
+    assert!(subject.starts_with("tiles-dev failed processing message"), "{subject}");
+}
+
 #[test]
 fn workers_of_a_watcher_killed_with_kill_9_die_with_it() {
     // An orphaned worker would keep running unheld while its message reappears and runs again beside it.

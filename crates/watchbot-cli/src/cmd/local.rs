@@ -54,6 +54,9 @@ pub struct Args {
     /// come back within this long.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=43200))]
     pub heartbeat_window: u64,
+    /// The stack name notifications name, as a deployed stack's would (`<NAME> failed processing message ...`).
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub stack_name: String,
     /// Receives after which a message moves to the dead-letter queue (the template's maxReceiveCount).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_receive_count: u32,
@@ -110,7 +113,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         message_timeout: Duration::from_secs(args.message_timeout),
         backoff: !args.no_backoff,
         notify_after_retries: args.notify_after_retries,
-        stack_name: "local".to_string(),
+        stack_name: args.stack_name.clone(),
         task_env,
         heartbeat_window: Duration::from_secs(args.heartbeat_window),
         receive_wait: Duration::from_secs(2),
