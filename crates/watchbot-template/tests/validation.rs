@@ -360,3 +360,24 @@ fn optional_features_add_their_refs_only_when_enabled() {
     assert_eq!(open.json()["Resources"]["WatchbotWebhookMethod"]["Properties"]["ApiKeyRequired"], false);
     assert!(open.json()["Resources"]["WatchbotWebhookUsagePlan"].is_null());
 }
+
+#[test]
+fn outputs_are_the_refs_without_secrets_and_exports_take_a_prefix() {
+    let generate_with = |outputs: Value| {
+        let mut config = base();
+        config["user"] = json!(true);
+        config["outputs"] = outputs;
+        template(&Options::from_value(&config).unwrap()).unwrap().to_json()
+    };
+    let plain = generate_with(json!(true));
+    let outputs = plain["Outputs"].as_object().unwrap();
+    assert_eq!(outputs["WatchbotQueueUrl"]["Value"], json!({ "Ref": "WatchbotQueue" }));
+    assert!(outputs["WatchbotQueueUrl"].get("Export").is_none());
+    assert!(outputs.contains_key("WatchbotAccessKeyId"));
+    assert!(!outputs.keys().any(|k| k.contains("Secret")), "a secret is never an output: {outputs:?}");
+    let exported = generate_with(json!("tiles-"));
+    assert_eq!(exported["Outputs"]["WatchbotTopic"]["Export"]["Name"], "tiles-WatchbotTopic");
+    assert!(generate_with(json!(false)).get("Outputs").is_none());
+    check(json!({ "outputs": "bad prefix!" }), "option \"outputs\": \"bad prefix!\" is not an export name prefix");
+    check(json!({ "outputs": 3 }), "option \"outputs\": expected true, false or an export name prefix");
+}
