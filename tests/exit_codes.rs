@@ -62,9 +62,22 @@ fn bad_input_or_configuration_exits_1() {
     let out = watchbot_progress(&dir).args(["complete-part", "job", "--part", "1", "--table"]).arg(&table).output();
     assert!(failure_line(&out, BAD_INPUT).contains("not found"), "an unknown job is about the data, not a service");
     let out = without_credentials(&mut watchbot(&dir)).args(["watch", "--runner", "process", "--", "true"]).output();
-    assert_eq!(failure_line(&out, BAD_INPUT), "watchbot: environment variable QueueUrl: is required but not set");
+    assert_eq!(
+        failure_line(&out, BAD_INPUT),
+        "watchbot: --queue-url (or environment variable QueueUrl) is required but not set"
+    );
     let out = watchbot(&dir)
-        .args(["watch", "--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"])
+        .args([
+            "watch",
+            "--runner",
+            "process",
+            "--queue-url",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "--workers",
+            "0",
+            "--",
+            "true",
+        ])
         .output();
     assert_eq!(failure_line(&out, BAD_INPUT), "watchbot: --workers: expected a whole number of at least 1, got \"0\"");
 }
@@ -108,6 +121,71 @@ fn a_service_without_credentials_exits_69_in_one_line_naming_it() {
             "watchbot: cannot receive from the work queue {queue} (QueueUrl): sqs ReceiveMessage: {NO_CREDENTIALS}"
         )
     );
+}
+
+/// As on a laptop with nothing configured: the standard chain ends at the instance metadata service, which does not
+/// answer. The line says what to set, the watcher stops at once, and the SDK's full error shows only when asked for.
+#[test]
+fn without_credentials_and_without_instance_metadata_the_line_says_what_to_set() {
+    let topic = "arn:aws:sns:us-east-1:123456789012:work";
+    let dir = TestDir::new();
+    let imds = format!("http://{}", refusing_address());
+    let mut command = watchbot(&dir);
+    without_credentials(&mut command)
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds);
+    let out = command.args(["send", "--topic", topic, "--message", "m"]).output();
+    assert_eq!(failure_line(&out, SERVICE), format!("watchbot: cannot publish to SNS topic {topic}: {NO_CREDENTIALS}"));
+
+    let mut command = watchbot(&dir);
+    without_credentials(&mut command)
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)
+        .env("WATCHBOT_DEBUG", "1");
+    let out = command.args(["send", "--topic", topic, "--message", "m"]).output();
+    assert_eq!(out.code(), Some(SERVICE), "{out}");
+    let stderr = out.stderr();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].starts_with("watchbot: debug: DispatchFailure"), "{out}");
+
+    let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
+    let mut command = watchbot(&dir);
+    without_credentials(&mut command)
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds);
+    let out = command.args(["watch", "--runner", "process", "--queue-url", queue, "--", "true"]).output();
+    assert_eq!(
+        failure_line(&out, SERVICE),
+        format!(
+            "watchbot: cannot receive from the work queue {queue} (QueueUrl): sqs ReceiveMessage: {NO_CREDENTIALS}"
+        )
+    );
+}
+
+/// What is not an SQS queue URL ends `watch` before any receive, naming the flag (or the variable) and what was
+/// probably meant.
+#[test]
+fn a_queue_url_that_is_not_an_sqs_url_exits_1_at_once() {
+    let dir = TestDir::new();
+    for (url, hint) in [
+        ("file:/tmp/x", "that is a local path: the embedded queue runs with `watchbot local --state DIR`"),
+        ("arn:aws:sqs:us-east-1:123456789012:jobs", "that is an ARN"),
+        ("jobs", "expected https://sqs.<region>.amazonaws.com/<account>/<queue name>"),
+        ("https://sqs.us-east-1.amazonaws.com/jobs", "expected https://"),
+    ] {
+        let out = without_credentials(&mut watchbot(&dir))
+            .args(["watch", "--runner", "process", "--queue-url", url, "--", "true"])
+            .output();
+        let line = failure_line(&out, BAD_INPUT);
+        assert!(line.starts_with(&format!("watchbot: --queue-url: {url:?} is not an SQS queue URL (")), "{line}");
+        assert!(line.contains(hint), "{line}");
+    }
+    let out = without_credentials(&mut watchbot(&dir))
+        .env("QueueUrl", "/tmp/x")
+        .args(["watch", "--runner", "process", "--", "true"])
+        .output();
+    assert!(failure_line(&out, BAD_INPUT).starts_with("watchbot: environment variable QueueUrl: \"/tmp/x\" is not"));
 }
 
 #[test]

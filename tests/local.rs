@@ -242,6 +242,53 @@ fn a_bad_worker_command_enqueues_nothing_from_messages() {
     }
 }
 
+/// A script whose `#!` interpreter is missing exists: the error names the interpreter, not "No such file", and comes
+/// before anything is enqueued, in `watchbot local` and in `watchbot watch --runner process` alike.
+#[test]
+fn a_worker_whose_interpreter_is_missing_is_refused_before_receiving() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let worker = dir.write("worker.sh", "#!/usr/bin/no-such-interpreter\necho hi\n");
+    std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let messages = messages_file(&dir, ["one".to_string()]);
+    let out = watchbot(&dir)
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--", "./worker.sh"])
+        .fails_with(1);
+    assert_eq!(
+        out.stderr().trim(),
+        "watchbot: worker command \"./worker.sh\": the interpreter on its first line (#!/usr/bin/no-such-interpreter) \
+         is missing or not executable",
+        "{out}"
+    );
+    assert_eq!(counts(&state), QueueCounts::default());
+    let out = watchbot(&dir)
+        .args(["watch", "--runner", "process", "--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/q"])
+        .args(["--", "./worker.sh"])
+        .fails_with(1);
+    assert!(out.stderr().contains("(#!/usr/bin/no-such-interpreter) is missing"), "{out}");
+}
+
+/// A NUL byte in a `--messages` line (SQS refuses such a body) is refused with the line, before anything is queued.
+#[test]
+fn a_messages_line_that_sqs_would_refuse_is_refused_locally() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let file = dir.write("m.jsonl", "{\"message\": \"fine\"}\n{\"message\": \"nul \\u0000 here\"}\n");
+    let out = watchbot(&dir)
+        .args(["local", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&file)
+        .args(["--until-empty", "--", "true"])
+        .fails_with(1);
+    assert!(out.stderr().contains("m.jsonl line 2: the message has the character U+0000"), "{out}");
+    assert_eq!(counts(&state), QueueCounts::default());
+}
+
 #[test]
 fn the_summary_counts_this_watchers_redrives_only() {
     let dir = TestDir::new();
@@ -326,6 +373,25 @@ fn a_message_too_large_for_a_child_environment_is_dead_lettered_without_running(
     assert_eq!(counts(&state).dead_lettered, 1);
     let notifications = lines(&state.join("notifications.jsonl"));
     assert_eq!(notifications.len(), 1, "{notifications:?}");
+}
+
+/// `--stack-name` names the stack in notifications, as a deployed stack's name does.
+#[test]
+fn the_stack_name_is_the_notifications_subject() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let messages = messages_file(&dir, ["m".to_string()]);
+    watchbot(&dir)
+        .args(["local", "--stack-name", "tiles-dev", "--max-receive-count", "1", "--no-backoff", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--", "false"])
+        .success();
+    let notifications = lines(&state.join("notifications.jsonl"));
+    let first: serde_json::Value = serde_json::from_str(&notifications[0]).unwrap();
+    let subject = first["subject"].as_str().unwrap();
+    assert!(subject.starts_with("tiles-dev failed processing message"), "{subject}");
 }
 
 #[test]

@@ -20,6 +20,21 @@ fn arguments_are_one_line_with_the_message_id() {
     assert_eq!(text_of(text.lines().next().unwrap(), "e2c045cc"), "eggs and beans");
 }
 
+/// Arguments that are not UTF-8 pass through as the same bytes do on stdin (a shell's `$(printf 'caf\xe9')`).
+#[test]
+fn argument_bytes_that_are_not_utf8_pass_through() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = watchbot(&TestDir::new())
+        .arg("log")
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .arg("ok")
+        .env("MessageId", "m-8")
+        .success();
+    let text = out.stdout_bytes();
+    assert!(text.ends_with(b"[m-8] caf\xe9 ok\n"), "{out}");
+    assert_eq!(text.iter().filter(|b| **b == b'\n').count(), 1, "{out}");
+}
+
 #[test]
 fn the_original_binary_name_works_and_unset_id_has_a_placeholder() {
     let text = watchbot_log(&TestDir::new()).arg("hello").env_remove("MessageId").stdout();

@@ -2,12 +2,13 @@
 //! exit 1, many OS processes completing parts of one job at once (embedded store and DynamoDB on moto), and
 //! `status --watch` on a pipe.
 
-use crate::util::{Finished, TestChild, TestCommand, TestDir, watchbot, watchbot_progress};
+use crate::util::{Finished, TestChild, TestCommand, TestDir, wait_for, watchbot, watchbot_progress};
 use std::time::Duration;
 
 /// A fresh embedded store in the test's folder; the folder lives as long as the returned guard.
 fn embedded_table() -> (TestDir, String) {
     let dir = TestDir::new();
+    std::fs::create_dir_all(dir.join("state")).unwrap(); // as `watchbot local` leaves it
     let path = dir.join("state/progress.sqlite").to_str().unwrap().to_owned();
     (dir, path)
 }
@@ -67,8 +68,6 @@ fn bad_input_is_one_line_and_exit_1() {
     assert_one_line_error(&progress(&["complete-part", "job", "-p", "4"]), "part 4 is outside 1..=3");
     assert_one_line_error(&progress(&["complete-part", "job", "-p", "0"]), "--part must be");
     assert_one_line_error(&progress(&["complete-part", "job", "-p", "two"]), "--part must be");
-    assert_one_line_error(&progress(&["complete-part", "job"]), "complete-part needs --part");
-    assert_one_line_error(&progress(&["set-total", "job"]), "set-total needs --total");
     assert_one_line_error(&progress(&["set-total", "huge", "-t", "1000000001"]), "over the limit of 1000000000 parts");
     assert_one_line_error(
         &progress(&["set-total", "huge", "-t", "50001", "--layout", "set"]),
@@ -79,15 +78,29 @@ fn bad_input_is_one_line_and_exit_1() {
     bogus.args(["set-total", "huge", "-t", "3"]).env("ProgressTable", &table).env("ProgressLayout", "bogus");
     assert_one_line_error(&bogus.output(), "$ProgressLayout");
     assert_one_line_error(&progress(&["set-metadata", "job", "-m", "{nope"]), "--metadata is not JSON");
-    assert_one_line_error(&progress(&["fail-job", "job"]), "fail-job needs --reason");
-    assert_one_line_error(&progress(&["explode", "job"]), "unknown command \"explode\"");
-    assert_one_line_error(&progress(&["status"]), "needs a job id");
+    assert_one_line_error(&progress(&["set-metadata", "job", "-m", r#"{"a":1,"a":2}"#]), "appears twice");
     assert_one_line_error(&progress(&["fail-job", "ghost", "-r", "x"]), "not found");
     assert_one_line_error(&watchbot_progress(&dir).args(["status", "job"]).output(), "no progress table");
     assert_one_line_error(
         &watchbot_progress(&dir).args(["status", "job", "--table", "not a table"]).output(),
         "invalid progress table address",
     );
+    // A store path whose folder does not exist is an error naming it, and creates nothing; so is a missing store
+    // file for anything but set-total.
+    let nowhere = dir.join("no/such/dir/p.sqlite");
+    for args in [["status", "j"], ["set-total", "j"]] {
+        let mut command = watchbot_progress(&dir);
+        command.args(args).arg("--table").arg(&nowhere);
+        if args[0] == "set-total" {
+            command.args(["-t", "5"]);
+        }
+        assert_one_line_error(&command.output(), "the folder");
+    }
+    assert!(!dir.join("no").exists(), "no folder was created");
+    let absent = dir.join("state/absent.sqlite");
+    let out = watchbot_progress(&dir).args(["status", "j", "--table"]).arg(&absent).output();
+    assert_one_line_error(&out, "progress store not found");
+    assert!(!absent.exists());
     // Nothing above changed the job.
     assert_eq!(progress(&["status", "job"]).assert_success().stdout(), "{\"progress\":0}\n");
 }
@@ -206,6 +219,60 @@ fn dynamodb_on_moto_through_the_cli() {
          not found\n",
         "{out}"
     );
+}
+
+/// Usage errors (a missing or unknown flag, one that does not apply, no job id, an unknown subcommand) exit 2 with
+/// clap's message, under both names; each subcommand has its own help.
+#[test]
+fn usage_errors_exit_2_and_each_subcommand_has_its_help() {
+    let (dir, table) = embedded_table();
+    for args in [
+        vec!["complete-part", "job"],
+        vec!["set-total", "job"],
+        vec!["fail-job", "job"],
+        vec!["explode", "job"],
+        vec!["status"],
+        vec!["status", ""],
+        vec!["status", "j", "--total", "5"],
+        vec!["status", "j", "--timeout", "5"],
+    ] {
+        let mut under_watchbot = watchbot(&dir);
+        under_watchbot.arg("progress");
+        for mut command in [watchbot_progress(&dir), under_watchbot] {
+            let out = command.env("ProgressTable", &table).args(&args).fails_with(2);
+            assert!(out.stderr().starts_with("error: "), "{args:?}: {out}");
+        }
+    }
+    let help = watchbot(&dir).args(["progress", "set-total", "--help"]).stdout();
+    assert!(help.contains("--total <N>") && help.contains("Usage: watchbot progress set-total"), "{help}");
+    let help = watchbot_progress(&dir).arg("--help").stdout();
+    assert!(help.contains("Usage: watchbot-progress") && help.contains("complete-part"), "{help}");
+    assert!(!help.contains("watchbot progress"), "{help}");
+}
+
+/// `--watch` on a job whose total is not set yet waits for it (saying so once), then follows it; `--timeout` ends
+/// the wait with exit 1.
+#[test]
+fn status_watch_waits_for_a_job_that_does_not_exist_yet() {
+    let (dir, table) = embedded_table();
+    run_ok(watchbot_progress(&dir).args(["set-total", "other", "-t", "1", "--table", &table]));
+    let mut watcher = watchbot(&dir)
+        .args(["progress", "status", "later", "--watch", "--interval", "0.05", "--table", &table])
+        .deadline(Duration::from_secs(30))
+        .spawn();
+    let waiting = "watchbot: job \"later\" does not exist yet (no total set): waiting for it to appear\n";
+    wait_for("the waiting line", Duration::from_secs(20), || watcher.stderr_so_far() == waiting);
+    run_ok(watchbot_progress(&dir).args(["set-total", "later", "-t", "1", "--table", &table]));
+    assert_eq!(watcher.next_line().expect("a status line"), "{\"progress\":0}");
+    run_ok(watchbot_progress(&dir).args(["complete-part", "later", "-p", "1", "--table", &table]));
+    assert_eq!(watcher.next_line().expect("a status line"), "{\"progress\":1}");
+    watcher.wait().assert_success();
+
+    let out = watchbot(&dir)
+        .args(["progress", "status", "never", "--watch", "--interval", "0.05", "--timeout", "0.2", "--table", &table])
+        .output();
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr().ends_with("watchbot: job \"never\": --timeout of 0.2 s reached before it ended\n"), "{out}");
 }
 
 #[test]

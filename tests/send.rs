@@ -116,8 +116,15 @@ fn sns_topic_and_sqs_queue_on_moto() {
             sns.create_topic().name(watchbot_testing::unique_name("work")).send().await.unwrap().topic_arn.unwrap();
         sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.unwrap();
 
-        // To the topic: arrives in the queue as an SNS envelope; a subject SNS would refuse is made acceptable.
+        // A subject SNS would refuse is refused before any request, with SNS's rule.
         let subject = format!("two\nlines {}", "x".repeat(200));
+        let out = watchbot(&dir)
+            .moto(moto)
+            .args(["send", "--topic", &topic_arn, "--subject", &subject, "--message", "work 1"])
+            .fails_with(1);
+        assert!(out.stderr().contains("--subject: the subject is 210 characters, over SNS's limit of 100"), "{out}");
+        // To the topic: arrives in the queue as an SNS envelope.
+        let subject = format!("tile {}", "x".repeat(95));
         let out = watchbot(&dir)
             .moto(moto)
             .args(["send", "--topic", &topic_arn, "--subject", &subject, "--message", "work 1"])
@@ -129,7 +136,7 @@ fn sns_topic_and_sqs_queue_on_moto() {
         assert_eq!(envelope["Message"], "work 1");
         assert_eq!(envelope["MessageId"], out.stdout().trim());
         let sent_subject = envelope["Subject"].as_str().unwrap();
-        assert!(sent_subject.starts_with("two lines xxx") && sent_subject.len() == 100, "{sent_subject}");
+        assert_eq!(sent_subject, subject);
         queue.delete(&got[0].receipt_handle).await.unwrap();
 
         // Straight to the queue: raw body, subject as a message attribute.
@@ -147,4 +154,60 @@ fn sns_topic_and_sqs_queue_on_moto() {
         let out = watchbot(&dir).moto(moto).args(["send", "--topic", &missing, "--message", "m"]).fails_with(69);
         assert!(out.stderr().contains(&missing), "{out}");
     });
+}
+
+/// What SQS or SNS would refuse is refused locally too, before anything is enqueued, with the reason; a message
+/// too large for an ECS task is sent, with a warning.
+#[test]
+fn production_limits_apply_to_local_sends() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    let send = |args: &[&str]| watchbot(&dir).args(["send", "--local", "--state"]).arg(&state).args(args).output();
+    // A NUL cannot be an argument; it comes from stdin or a file.
+    let out =
+        watchbot(&dir).args(["send", "--local", "--state"]).arg(&state).args(["--message", "-"]).stdin("a\0b").output();
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr().starts_with("watchbot: --message: the message has the character U+0000 at byte 1"), "{out}");
+    let subject = "s".repeat(200);
+    let out = send(&["--subject", &subject, "--message", "m"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert_eq!(out.stderr().trim(), "watchbot: --subject: the subject is 200 characters, over SNS's limit of 100");
+    assert!(receive_local(&state).is_empty(), "nothing was enqueued");
+
+    let big = "x".repeat(20_000);
+    let out = send(&["--message", &big]);
+    assert_eq!(out.code(), Some(0), "{out}");
+    assert!(out.stderr().contains("warning: this message needs at least"), "{out}");
+    assert!(out.stderr().contains("over ECS's limit of 8192"), "{out}");
+    assert_eq!(receive_local(&state).len(), 1);
+}
+
+/// `send --messages FILE` takes `watchbot local --messages`' format: checked whole, enqueued locally in one
+/// transaction, one id printed per message; a bad line sends nothing and names the line.
+#[test]
+fn send_messages_sends_a_file_all_or_nothing() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    let file = dir.join("m.jsonl");
+    std::fs::write(&file, "{\"message\": \"one\", \"subject\": \"s\"}\n\n{\"message\": {\"n\": 2}}\n").unwrap();
+    let out = watchbot(&dir).args(["send", "--local", "--state"]).arg(&state).arg("--messages").arg(&file).stdout();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let mut bodies: Vec<String> = receive_local(&state).into_iter().map(|m| m.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["one", "{\"n\":2}"]);
+
+    std::fs::write(&file, "{\"message\": \"fine\"}\n{\"message\": \"a\\u0000\"}\n").unwrap();
+    let out =
+        watchbot(&dir).args(["send", "--local", "--state"]).arg(&state).arg("--messages").arg(&file).fails_with(1);
+    assert!(out.stderr().contains("m.jsonl line 2: the message has the character U+0000"), "{out}");
+    assert!(out.stderr().trim_end().ends_with("nothing was sent"), "{out}");
+    let out = watchbot(&dir)
+        .args(["send", "--local", "--state"])
+        .arg(&state)
+        .args(["--message", "m", "--messages"])
+        .arg(&file)
+        .fails_with(2);
+    assert!(out.stderr().contains("cannot be used with"), "{out}");
 }

@@ -183,6 +183,8 @@ struct Stack {
     resources: BTreeMap<String, String>,
     /// Logical ids moto listed without creating anything.
     skipped: Vec<String>,
+    /// The stack's Outputs: key → value.
+    outputs: BTreeMap<String, String>,
 }
 
 /// Creates a stack and waits for CREATE_COMPLETE; returns its resources.
@@ -199,19 +201,24 @@ async fn deploy(config: &aws_config::SdkConfig, template: &Value, parameters: &[
     }
     request.send().await.unwrap_or_else(|e| panic!("create_stack: {e:?}"));
     let mut status = StackStatus::CreateInProgress;
+    let mut outputs = BTreeMap::new();
     for _ in 0..120 {
         let stacks = cloudformation.describe_stacks().stack_name(&name).send().await.unwrap();
         let stack = &stacks.stacks()[0];
         status = stack.stack_status().unwrap().clone();
         if status != StackStatus::CreateInProgress {
             assert_eq!(status, StackStatus::CreateComplete, "{:?}", stack.stack_status_reason());
+            for output in stack.outputs() {
+                let value = output.output_value().unwrap_or_default().to_string();
+                outputs.insert(output.output_key().unwrap_or_default().to_string(), value);
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(status, StackStatus::CreateComplete);
     let listed = cloudformation.list_stack_resources().stack_name(&name).send().await.unwrap();
-    let mut stack = Stack { resources: BTreeMap::new(), skipped: Vec::new() };
+    let mut stack = Stack { resources: BTreeMap::new(), skipped: Vec::new(), outputs };
     for summary in listed.stack_resource_summaries() {
         match (summary.logical_resource_id(), summary.physical_resource_id()) {
             (Some(logical), Some(physical)) if !logical.is_empty() => {
@@ -487,6 +494,10 @@ async fn open_webhook_config_deploys() {
     };
     check_core(&config, &stack, &expect).await;
     assert!(stack.id("IngestUserKey").starts_with("AKIA"), "the user's access key id");
+    // `"outputs": true`: the refs are the stack's outputs, without the secret key.
+    assert_eq!(stack.outputs.get("IngestQueueUrl").map(String::as_str), Some(stack.id("IngestQueue")));
+    assert_eq!(stack.outputs.get("IngestAccessKeyId").map(String::as_str), Some(stack.id("IngestUserKey")));
+    assert!(!stack.outputs.contains_key("IngestSecretAccessKey"), "{:?}", stack.outputs);
     let api = stack.id("IngestWebhookApi");
     let found = moto.python(&format!(
         "api = client('apigateway')\n\

@@ -300,7 +300,11 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
 #[test]
 fn watch_without_a_queue_is_a_one_line_error() {
     let result = watchbot(&TestDir::new()).args(["watch", "--runner", "process", "--", "true"]).fails_with(1);
-    assert_eq!(result.stderr(), "watchbot: environment variable QueueUrl: is required but not set\n", "{result}");
+    assert_eq!(
+        result.stderr(),
+        "watchbot: --queue-url (or environment variable QueueUrl) is required but not set\n",
+        "{result}"
+    );
 }
 
 #[test]

@@ -83,6 +83,8 @@ pub const ENV_ALLOWED: &[&str] = &[
     "crates/watchbot-cli/src/cmd/local.rs",
     "crates/watchbot-cli/src/cmd/progress.rs",
     "crates/watchbot-cli/src/cmd/log.rs",
+    // `WATCHBOT_DEBUG`: whether a failure also prints the full underlying error.
+    "crates/watchbot-cli/src/lib.rs",
     "crates/watchbot-log/src/lib.rs",
     // Not configuration: a child inherits the watcher's environment (as std's `Command` passes it on).
     "crates/watchbot-watcher/src/local/process/spawn.rs",

@@ -20,5 +20,5 @@ pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
 /// prefix when `what` already says it.
 pub fn port_failure(what: impl std::fmt::Display, operation: &str, error: &PortError) -> Failure {
     let why = error.message.strip_prefix(operation).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(&error.message);
-    Failure::service(format!("{what}: {why}"))
+    Failure::service(format!("{what}: {why}")).with_detail(error.detail.clone())
 }

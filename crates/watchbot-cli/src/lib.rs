@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod cmd;
 mod failure;
+pub mod messages;
 
 pub use failure::{Exit, Failure};
 
@@ -40,6 +41,9 @@ enum Command {
     /// Run the whole loop on this machine, on an embedded queue.
     Local(cmd::local::Args),
 }
+
+/// Set (to anything) to print the full underlying error after a failure's one line.
+pub const DEBUG_VARIABLE: &str = "WATCHBOT_DEBUG";
 
 /// Entry point of the `watchbot` binary.
 pub fn main() -> ExitCode {
@@ -81,6 +85,10 @@ fn report(result: Result<ExitCode, Failure>) -> ExitCode {
         Ok(code) => code,
         Err(failure) => {
             eprintln!("watchbot: {failure}");
+            // The full error (an SDK error's `Debug` dump) only when asked for: it is for bug reports, not people.
+            if let Some(detail) = failure.detail().filter(|_| std::env::var_os(DEBUG_VARIABLE).is_some()) {
+                eprintln!("watchbot: debug: {detail}");
+            }
             ExitCode::from(failure.exit_code())
         }
     }

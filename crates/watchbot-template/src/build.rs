@@ -136,10 +136,10 @@ impl Builder<'_> {
         if self.o.reduce {
             self.progress_table();
         }
-        let json = json!({
-            "AWSTemplateFormatVersion": "2010-09-09",
-            "Resources": Value::Object(self.resources),
-        });
+        let mut json = json!({ "AWSTemplateFormatVersion": "2010-09-09", "Resources": Value::Object(self.resources) });
+        if let Some(outputs) = crate::outputs::section(&self.o.outputs, self.p, &self.refs) {
+            json["Outputs"] = outputs;
+        }
         Ok(Template { json: crate::sorted(json), refs: self.refs, prefix: self.p.to_string() })
     }
 

@@ -17,13 +17,17 @@
 
 mod build;
 mod error;
+mod json;
 mod merge;
 mod options;
+mod outputs;
 
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
 pub use error::{Error, MergeError};
+pub use json::parse_strict;
 pub use merge::merge;
 pub use options::{BillingMode, Options, Reservation};
+pub use outputs::Outputs;
 
 /// `value` with every object's keys in sorted order, whatever serde_json's features: with `preserve_order` (which
 /// other crates of a build may switch on, e.g. the AWS SDK's HTTP client) a `Map` keeps insertion order, and the

@@ -39,6 +39,7 @@ const OPTION_NAMES: &[&str] = &[
     "debugLogs",
     "notifyAfterRetries",
     "privileged",
+    "outputs",
     "kmsKey",
 ];
 
@@ -143,12 +144,14 @@ pub struct Options {
     pub privileged: bool,
     /// KMS key ARN the worker may decrypt with (encrypted environment).
     pub kms_key: Option<Value>,
+    /// Whether the refs become stack Outputs, and exported under which prefix.
+    pub outputs: crate::Outputs,
 }
 
 impl Options {
     /// Parses and validates options from JSON text.
     pub fn from_json_str(text: &str) -> Result<Options, Error> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+        let value: Value = crate::parse_strict(text).map_err(|e| Error::Json(e.to_string()))?;
         Options::from_value(&value)
     }
 
@@ -196,6 +199,7 @@ impl Options {
             notify_after_retries: raw.integer("notifyAfterRetries", 0, MAX_RECEIVE_COUNT)?.unwrap_or(0),
             privileged: raw.boolean("privileged")?.unwrap_or(false),
             kms_key: raw.kms_key()?,
+            outputs: raw.outputs()?,
         };
         options.validate(map)?;
         Ok(options)
@@ -482,6 +486,24 @@ impl Raw<'_> {
             return Err(Error::invalid("reservation.memory", "ECS needs at least 6 MiB"));
         }
         Ok(reservation)
+    }
+
+    fn outputs(&self) -> Result<crate::Outputs, Error> {
+        match self.get("outputs") {
+            None | Some(Value::Bool(false)) => Ok(crate::Outputs::None),
+            Some(Value::Bool(true)) => Ok(crate::Outputs::Plain),
+            Some(Value::String(prefix)) if crate::outputs::valid_export_prefix(prefix) => {
+                Ok(crate::Outputs::Exported(prefix.clone()))
+            }
+            Some(Value::String(prefix)) => Err(Error::invalid(
+                "outputs",
+                format!("\"{prefix}\" is not an export name prefix (letters, digits, `:` and `-`, at most 200)"),
+            )),
+            Some(other) => Err(Error::invalid(
+                "outputs",
+                format!("expected true, false or an export name prefix, got {}", describe(other)),
+            )),
+        }
     }
 
     fn kms_key(&self) -> Result<Option<Value>, Error> {

@@ -138,6 +138,16 @@ fn configs_that_are_not_objects_are_rejected() {
     assert!(error.starts_with("config is not valid JSON: "), "{error}");
 }
 
+#[test]
+fn a_config_with_a_key_twice_is_refused_naming_it() {
+    // serde_json alone keeps the last value silently: the stack would deploy whichever came second.
+    let error = Options::from_json_str(r#"{"service": "a", "serviceVersion": "1", "service": "b"}"#).unwrap_err();
+    assert!(
+        error.to_string().starts_with(r#"config is not valid JSON: the key "service" appears twice ($.service)"#),
+        "{error}"
+    );
+}
+
 fn generate(changes: Value) -> Value {
     let mut config = base();
     for (key, value) in changes.as_object().unwrap() {
@@ -371,4 +381,25 @@ fn optional_features_add_their_refs_only_when_enabled() {
     assert!(!open.refs().contains_key("webhookKey"));
     assert_eq!(open.json()["Resources"]["WatchbotWebhookMethod"]["Properties"]["ApiKeyRequired"], false);
     assert!(open.json()["Resources"]["WatchbotWebhookUsagePlan"].is_null());
+}
+
+#[test]
+fn outputs_are_the_refs_without_secrets_and_exports_take_a_prefix() {
+    let generate_with = |outputs: Value| {
+        let mut config = base();
+        config["user"] = json!(true);
+        config["outputs"] = outputs;
+        template(&Options::from_value(&config).unwrap()).unwrap().to_json()
+    };
+    let plain = generate_with(json!(true));
+    let outputs = plain["Outputs"].as_object().unwrap();
+    assert_eq!(outputs["WatchbotQueueUrl"]["Value"], json!({ "Ref": "WatchbotQueue" }));
+    assert!(outputs["WatchbotQueueUrl"].get("Export").is_none());
+    assert!(outputs.contains_key("WatchbotAccessKeyId"));
+    assert!(!outputs.keys().any(|k| k.contains("Secret")), "a secret is never an output: {outputs:?}");
+    let exported = generate_with(json!("tiles-"));
+    assert_eq!(exported["Outputs"]["WatchbotTopic"]["Export"]["Name"], "tiles-WatchbotTopic");
+    assert!(generate_with(json!(false)).get("Outputs").is_none());
+    check(json!({ "outputs": "bad prefix!" }), "option \"outputs\": \"bad prefix!\" is not an export name prefix");
+    check(json!({ "outputs": 3 }), "option \"outputs\": expected true, false or an export name prefix");
 }

@@ -146,6 +146,9 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The problem of a required variable that is not set.
+pub const NOT_SET: &str = "is required but not set";
+
 fn error(name: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { name: name.to_string(), problem: problem.into() }
 }
@@ -162,14 +165,14 @@ impl Reader<'_> {
     }
 
     fn required(&self, name: &str) -> Result<&str, ConfigError> {
-        self.get(name).ok_or_else(|| error(name, "is required but not set"))
+        self.get(name).ok_or_else(|| error(name, NOT_SET))
     }
 
     /// Required in the container; elsewhere the default applies.
     fn container_or<'d>(&'d self, name: &str, default: &'d str) -> Result<&'d str, ConfigError> {
         match (self.get(name), self.source) {
             (Some(value), _) => Ok(value),
-            (None, Source::Container) => Err(error(name, "is required but not set")),
+            (None, Source::Container) => Err(error(name, NOT_SET)),
             (None, Source::Cli { .. }) => Ok(default),
         }
     }
@@ -182,6 +185,37 @@ fn parse_u64(name: &str, value: &str, min: u64) -> Result<u64, ConfigError> {
     }
 }
 
+/// An SQS queue URL: `http(s)://<host>/<12-digit account>/<queue name>` (AWS's `https://sqs.<region>.amazonaws.com/…`,
+/// or an emulator's endpoint). Anything else (a path, a `file:` URL, an ARN, a queue name) would only fail on every
+/// receive, so it is refused before the first one, with what was probably meant.
+pub fn check_queue_url(name: &str, value: &str) -> Result<(), ConfigError> {
+    let hint = if value.starts_with("arn:") {
+        " (that is an ARN; the queue URL looks like https://sqs.<region>.amazonaws.com/<account>/<name>)"
+    } else if value.starts_with("file:") || value.starts_with('/') || value.starts_with('.') {
+        " (that is a local path: the embedded queue runs with `watchbot local --state DIR`)"
+    } else {
+        " (expected https://sqs.<region>.amazonaws.com/<account>/<queue name>)"
+    };
+    let bad = || error(name, format!("{value:?} is not an SQS queue URL{hint}"));
+    let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://")).ok_or_else(bad)?;
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let queue_name_ok = |n: &str| {
+        let base = n.strip_suffix(".fifo").unwrap_or(n);
+        (1..=80).contains(&n.len()) && base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match segments.as_slice() {
+        [host, account, queue]
+            if !host.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && queue_name_ok(queue) =>
+        {
+            Ok(())
+        }
+        _ => Err(bad()),
+    }
+}
+
 fn parse_list(value: Option<&str>) -> Vec<String> {
     value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
@@ -190,6 +224,10 @@ fn parse_list(value: Option<&str>) -> Vec<String> {
 pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<WatcherEnv, ConfigError> {
     let r = Reader { vars, source };
     let queue_url = r.required("QueueUrl")?.to_string();
+    check_queue_url("QueueUrl", &queue_url)?;
+    if let Some(url) = r.get("DeadLetterQueueUrl") {
+        check_queue_url("DeadLetterQueueUrl", url)?;
+    }
     let workers = parse_u64("Concurrency", r.container_or("Concurrency", "1")?, 1)?;
     let workers = usize::try_from(workers).map_err(|_| error("Concurrency", "is too large"))?;
     let message_timeout = parse_u64("MessageTimeout", r.container_or("MessageTimeout", "600")?, 1)?;

@@ -26,6 +26,7 @@ pub mod aws;
 pub mod config;
 pub mod decide;
 pub mod events;
+pub mod limits;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod message;

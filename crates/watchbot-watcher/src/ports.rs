@@ -16,6 +16,8 @@ pub struct PortError {
     pub kind: PortErrorKind,
     /// One line, lowercase, saying what failed (the adapter includes the service's own error code).
     pub message: String,
+    /// The underlying error in full (an SDK error's `Debug` form), for debug output only: never shown by default.
+    pub detail: Option<String>,
 }
 
 /// Classes of [`PortError`].
@@ -35,12 +37,18 @@ pub enum PortErrorKind {
 impl PortError {
     /// A retryable error.
     pub fn transient(message: impl Into<String>) -> PortError {
-        PortError { kind: PortErrorKind::Transient, message: message.into() }
+        PortError { kind: PortErrorKind::Transient, message: message.into(), detail: None }
     }
 
     /// An error of the given kind.
     pub fn new(kind: PortErrorKind, message: impl Into<String>) -> PortError {
-        PortError { kind, message: message.into() }
+        PortError { kind, message: message.into(), detail: None }
+    }
+
+    /// The same error carrying the underlying error in full, for debug output.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> PortError {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// Whether retrying the same call later may succeed.

@@ -126,8 +126,12 @@ fn fargate_takes_subnets_and_security_groups() {
 
 #[test]
 fn the_cli_needs_only_the_queue_for_the_process_runner() {
-    let env = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Process }).unwrap();
-    assert_eq!(env.queue_url, "http://q");
+    let env = from_env(
+        &vars(&[("QueueUrl", "http://localhost:5000/123456789012/q")]),
+        Source::Cli { runner: RunnerKind::Process },
+    )
+    .unwrap();
+    assert_eq!(env.queue_url, "http://localhost:5000/123456789012/q");
     assert_eq!((env.notification_topic, env.ecs, env.dead_letter_queue_url), (None, None, None));
     assert_eq!(env.log_level, Level::Info);
     assert_eq!(
@@ -142,7 +146,11 @@ fn the_cli_needs_only_the_queue_for_the_process_runner() {
     );
     let error = from_env(&BTreeMap::new(), Source::Cli { runner: RunnerKind::Process }).unwrap_err();
     assert_eq!(error.to_string(), "environment variable QueueUrl: is required but not set");
-    let error = from_env(&vars(&[("QueueUrl", "http://q")]), Source::Cli { runner: RunnerKind::Ecs }).unwrap_err();
+    let error = from_env(
+        &vars(&[("QueueUrl", "http://localhost:5000/123456789012/q")]),
+        Source::Cli { runner: RunnerKind::Ecs },
+    )
+    .unwrap_err();
     assert_eq!(error.name, "Cluster");
 }
 
@@ -245,5 +253,34 @@ fn the_binary_names_a_missing_variable_and_exits_1() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         "watchbot-watcher: environment variable Concurrency: expected a whole number of at least 1, got \"many\"\n"
+    );
+}
+
+#[test]
+fn the_binary_prints_help_and_refuses_arguments() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_watchbot-watcher"))
+            .env_clear()
+            .args(args)
+            .output()
+            .expect("run watchbot-watcher")
+    };
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Usage: watchbot-watcher"), "{text}");
+    for (name, _) in watchbot_watcher::config::VARIABLES {
+        assert!(text.contains(name), "help names {name}: {text}");
+    }
+    let version = run(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        concat!("watchbot-watcher ", env!("CARGO_PKG_VERSION"))
+    );
+    let stray = run(&["--queue-url", "x"]);
+    assert_eq!(stray.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&stray.stderr),
+        "watchbot-watcher: unexpected argument \"--queue-url\": it takes none (see --help)\n"
     );
 }

@@ -20,10 +20,7 @@ use std::time::Duration;
 use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
 use watchbot_watcher::local::notifier::LocalNotifier;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
-use watchbot_watcher::local::queue::{
-    DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts, subject_attributes,
-};
-use watchbot_watcher::ports::OutgoingMessage;
+use watchbot_watcher::local::queue::{DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts};
 use watchbot_watcher::{Outcome, Ports, RunSummary, TaskSizeLimit, WatcherConfig};
 
 /// The progress store's file in the state folder (`ProgressTable` of local tasks).
@@ -57,6 +54,9 @@ pub struct Args {
     /// come back within this long.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=43200))]
     pub heartbeat_window: u64,
+    /// The stack name notifications name, as a deployed stack's would (`<NAME> failed processing message ...`).
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub stack_name: String,
     /// Receives after which a message moves to the dead-letter queue (the template's maxReceiveCount).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_receive_count: u32,
@@ -75,8 +75,17 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     // Everything that can fail runs before the first message is enqueued: a typo in the worker command or a bad
     // line must not leave `--messages` queued, or the corrected re-run would run every message twice.
     let path = task_path();
-    let program = resolve_program(&args.command[0], &path)?;
-    let messages = args.messages.as_deref().map(|file| Ok::<_, Failure>((file, read_messages(file)?))).transpose()?;
+    let program = watchbot_watcher::local::program::resolve(&args.command[0], &path).map_err(Failure::new)?;
+    let messages = args
+        .messages
+        .as_deref()
+        .map(|file| {
+            Ok::<_, Failure>((
+                file,
+                crate::messages::read(file, |warning| eprintln!("watchbot local: warning: {warning}"))?,
+            ))
+        })
+        .transpose()?;
     std::fs::create_dir_all(&args.state)
         .map_err(|e| Failure::new(format!("cannot create the state folder {}: {e}", args.state.display())))?;
     let state = std::fs::canonicalize(&args.state)
@@ -104,7 +113,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         message_timeout: Duration::from_secs(args.message_timeout),
         backoff: !args.no_backoff,
         notify_after_retries: args.notify_after_retries,
-        stack_name: "local".to_string(),
+        stack_name: args.stack_name.clone(),
         task_env,
         heartbeat_window: Duration::from_secs(args.heartbeat_window),
         receive_wait: Duration::from_secs(2),
@@ -208,64 +217,6 @@ fn task_path() -> String {
         .unwrap_or_else(|_| inherited.to_string_lossy().into_owned())
 }
 
-/// The worker program as a path: a name without `/` is looked up in the tasks' `PATH`, so a typo fails here, once,
-/// rather than as a failed task per message.
-fn resolve_program(program: &str, path: &str) -> Result<PathBuf, Failure> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable =
-        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if program.contains('/') {
-        let candidate = PathBuf::from(program);
-        return if executable(&candidate) {
-            Ok(candidate)
-        } else {
-            Err(Failure::new(format!("worker command {program:?} is not an executable file")))
-        };
-    }
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| executable(candidate))
-        .ok_or_else(|| Failure::new(format!("worker command {program:?} was not found in PATH")))
-}
-
-/// One line of a `--messages` file.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MessageLine {
-    #[serde(default)]
-    subject: Option<String>,
-    message: serde_json::Value,
-}
-
-/// Parses every line first, so a bad line enqueues nothing from the file.
-fn read_messages(file: &Path) -> Result<Vec<OutgoingMessage>, Failure> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
-    let mut messages = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |why: String| Failure::new(format!("{} line {}: {why}; nothing was enqueued", file.display(), n + 1));
-        let parsed: MessageLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        // A message is text; a JSON object or number is sent as its JSON text, as a user would have quoted it.
-        let body = match parsed.message {
-            serde_json::Value::String(text) => text,
-            serde_json::Value::Null => return Err(bad("\"message\" is null".to_string())),
-            other => other.to_string(),
-        };
-        if body.is_empty() {
-            return Err(bad("\"message\" is empty".to_string()));
-        }
-        messages.push(OutgoingMessage {
-            body,
-            attributes: subject_attributes(parsed.subject.as_deref()),
-            ..OutgoingMessage::default()
-        });
-    }
-    Ok(messages)
-}
-
 /// What the live line shows, kept from the loop's events: the loop's own [`RunSummary`] counts (the final summary
 /// line is the summary `run` returns), and the tasks running now.
 #[derive(Debug, Default)]
@@ -340,20 +291,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_lines_parse_or_name_the_bad_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("m.jsonl");
-        std::fs::write(&file, "{\"subject\": \"s\", \"message\": \"a\"}\n\n{\"message\": {\"k\": 1}}\n").unwrap();
-        let messages = read_messages(&file).unwrap();
-        assert_eq!(messages.len(), 2);
-        assert_eq!(messages[0].attributes.get("Subject").map(String::as_str), Some("s"));
-        assert_eq!(messages[1].body, "{\"k\":1}");
-        std::fs::write(&file, "{\"message\": \"a\"}\n{\"mesage\": \"typo\"}\n").unwrap();
-        let error = read_messages(&file).unwrap_err().to_string();
-        assert!(error.contains("line 2"), "{error}");
-    }
-
-    #[test]
     fn the_live_line_counts_the_loop_events() {
         let mut live = Live::default();
         let finished = |outcome| Event::Finished {
@@ -378,8 +315,8 @@ mod tests {
 
     #[test]
     fn programs_resolve_in_the_task_path() {
-        assert!(resolve_program("sh", &task_path()).unwrap().is_absolute());
-        assert!(resolve_program("no-such-worker-command", &task_path()).unwrap_err().to_string().contains("PATH"));
-        assert!(resolve_program("./no/such/worker.sh", &task_path()).is_err());
+        use watchbot_watcher::local::program::resolve;
+        assert!(resolve("sh", &task_path()).unwrap().is_absolute());
+        assert!(resolve("no-such-worker-command", &task_path()).unwrap_err().contains("PATH"));
     }
 }

@@ -9,8 +9,9 @@ use watchbot_log::{Format, Logger};
 /// Arguments of `watchbot log`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Text to log as one line (the words joined by spaces). Without text, each line of stdin is logged.
-    text: Vec<String>,
+    /// Text to log as one line (the words joined by spaces). Without text, each line of stdin is logged. Bytes
+    /// that are not UTF-8 pass through as they do from stdin.
+    text: Vec<std::ffi::OsString>,
 
     /// Write JSON lines (`{"time","messageId","msg"}`) instead of the `[time] [worker] [id] text` format.
     #[arg(long)]
@@ -27,8 +28,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let logger = Logger::new(args.message_id.as_deref()).with_format(format);
     let stdout = std::io::stdout();
     if !args.text.is_empty() {
-        let mut out = stdout.lock();
-        logger.write_to(&mut out, &args.text.join(" ")).and_then(|()| out.flush()).map_err(write_failure)?;
+        use std::os::unix::ffi::OsStrExt;
+        let words: Vec<&[u8]> = args.text.iter().map(|word| word.as_bytes()).collect();
+        let mut line = words.join(&b' ');
+        line.push(b'\n');
+        // Through the same prefixing writer as stdin's lines (a newline in the text starts a new prefixed line).
+        let mut writer = logger.writer(stdout.lock());
+        writer.write_all(&line).map_err(write_failure)?;
+        writer.finish().map_err(write_failure)?.flush().map_err(write_failure)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Stream: whatever stdin has is handed to the prefixing writer as it arrives (fill_buf/consume, never a whole

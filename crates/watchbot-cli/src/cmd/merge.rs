@@ -22,7 +22,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     for path in &args.templates {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::from_error(&e).context(format!("cannot read {}", path.display())))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
+        let value: serde_json::Value = watchbot_template::parse_strict(&text)
             .map_err(|e| Failure::from_error(&e).context(format!("{} is not valid JSON", path.display())))?;
         templates.push(value);
     }

@@ -11,13 +11,17 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use watchbot_progress::Address;
-use watchbot_watcher::aws::sns::MAX_MESSAGE_BYTES;
+use watchbot_watcher::limits;
 use watchbot_watcher::local::queue::{DEFAULT_STATE_DIR, LocalQueue, LocalQueueConfig, QUEUE_FILE, subject_attributes};
 use watchbot_watcher::ports::{OutgoingMessage, Queue};
 
 /// Arguments of `watchbot send`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["topic", "queue_url", "local"])))]
+#[command(
+    group(clap::ArgGroup::new("target").required(true).args(["topic", "queue_url", "local"])),
+    override_usage = "watchbot send <--topic ADDRESS | --queue-url URL | --local [--state DIR]> \
+                      <--message TEXT [--subject SUBJECT] | --messages FILE>"
+)]
 pub struct Args {
     /// Where to publish: an SNS topic ARN, or a local queue folder (a path or `file:` URL), e.g. "$WorkTopic".
     #[arg(long, value_name = "ADDRESS")]
@@ -35,8 +39,13 @@ pub struct Args {
     #[arg(long)]
     pub subject: Option<String>,
     /// The message; `-` reads it from stdin.
-    #[arg(long)]
-    pub message: String,
+    #[arg(long, required_unless_present = "messages", conflicts_with = "messages")]
+    pub message: Option<String>,
+    /// Send every message of a file: one JSON object per line, `{"message": ..., "subject": ...}` (the format of
+    /// `watchbot local --messages`). Every line is checked before any is sent; locally the file is enqueued in one
+    /// transaction, all or nothing. Prints one message id per line.
+    #[arg(long, value_name = "FILE", conflicts_with = "subject")]
+    pub messages: Option<PathBuf>,
 }
 
 /// Parses a `--topic` address (see [`Address`], the one parser of watchbot's addresses): an SNS topic ARN, or a
@@ -73,22 +82,76 @@ pub fn parse_topic(address: &str) -> Result<Address, Failure> {
 
 /// Runs `watchbot send`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
-    let message = if args.message == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::new(format!("cannot read stdin: {e}")))?;
-        text
-    } else {
-        args.message.clone()
+    if let Some(file) = &args.messages {
+        let address = address(&args)?;
+        let messages = crate::messages::read(file, |warning| eprintln!("watchbot: warning: {warning}"))?;
+        return send_file(&address, file, messages);
+    }
+    let message = match args.message.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::new(format!("cannot read stdin: {e}")))?;
+            text
+        }
+        Some(message) => message.to_string(),
+        None => return Err(Failure::new("--message or --messages is required")),
     };
     if message.is_empty() {
         return Err(Failure::new("--message is empty"));
     }
+    // What SQS or SNS would refuse is refused before any request, and locally too, as production would.
+    if let Some(subject) = args.subject.as_deref().filter(|s| !s.is_empty()) {
+        limits::check_subject(subject).map_err(|why| Failure::new(format!("--subject: {why}")))?;
+    }
+    limits::check_body(&message).map_err(|why| Failure::new(format!("--message: {why}")))?;
+    if let Some(warning) = limits::ecs_fit_warning(args.subject.as_deref(), &message) {
+        eprintln!("watchbot: warning: {warning}");
+    }
+    let address = address(&args)?;
+    let outgoing = OutgoingMessage {
+        body: message,
+        attributes: subject_attributes(args.subject.as_deref()),
+        ..Default::default()
+    };
+    let id = crate::aws::runtime()?.block_on(send(&address, outgoing))?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends a checked `--messages` file, printing each id: to a local queue in one transaction (all or nothing); to
+/// SNS or SQS one by one, stopping at the first failure, which names the line (the ids of the lines before it were
+/// printed).
+fn send_file(address: &Address, file: &Path, messages: Vec<OutgoingMessage>) -> Result<ExitCode, Failure> {
+    if let Address::Local { path } = address {
+        let ids = open_local(path)?.send_all(messages).map_err(|e| {
+            Failure::new(format!("cannot send {} to the local queue in {}: {e}", file.display(), path.display()))
+        })?;
+        ids.iter().for_each(|id| println!("{id}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = crate::aws::runtime()?;
+    let total = messages.len();
+    for (sent, message) in messages.into_iter().enumerate() {
+        let id = runtime.block_on(send(address, message)).map_err(|failure| {
+            failure.context(format_args!(
+                "{}: message {} of {total} not sent ({sent} sent before it, their ids printed)",
+                file.display(),
+                sent + 1
+            ))
+        })?;
+        println!("{id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn address(args: &Args) -> Result<Address, Failure> {
     let address = match (&args.topic, &args.queue_url) {
         (Some(topic), _) => parse_topic(topic)?,
-        (None, Some(url)) => match url.parse::<Address>() {
-            Ok(queue @ Address::SqsQueue { .. }) => queue,
-            _ => return Err(Failure::new(format!("--queue-url {url:?} is not a URL"))),
-        },
+        (None, Some(url)) => {
+            watchbot_watcher::config::check_queue_url("--queue-url", url)
+                .map_err(|e| Failure::new(format!("--queue-url: {}", e.problem)))?;
+            Address::SqsQueue { url: url.clone() }
+        }
         (None, None) => {
             let dir = args.state.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
             // As for --topic DIR: a queue that does not exist yet means the wrong folder (or no `watchbot local`
@@ -103,39 +166,30 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             Address::Local { path: dir }
         }
     };
-    if matches!(address, Address::SnsTopic { .. }) && message.len() > MAX_MESSAGE_BYTES {
-        return Err(Failure::new(format!(
-            "--message is {} bytes, over SNS's limit of {MAX_MESSAGE_BYTES}",
-            message.len()
-        )));
-    }
-    let id = crate::aws::runtime()?.block_on(send(&address, args.subject.as_deref(), message))?;
-    println!("{id}");
-    Ok(ExitCode::SUCCESS)
+    Ok(address)
 }
 
 /// Sends one message to an address; returns its message id. A failed AWS call is a service failure naming the
 /// topic or queue, in one line.
-pub async fn send(address: &Address, subject: Option<&str>, message: String) -> Result<String, Failure> {
-    let outgoing =
-        |message| OutgoingMessage { body: message, attributes: subject_attributes(subject), ..Default::default() };
+pub async fn send(address: &Address, message: OutgoingMessage) -> Result<String, Failure> {
     match address {
         Address::SnsTopic { arn } => {
             let topic = crate::aws::load().await.topic(arn.clone());
-            topic.publish(subject, &message).await.map_err(|e| {
+            let subject = message.attributes.get("Subject").map(String::as_str);
+            topic.publish(subject, &message.body).await.map_err(|e| {
                 crate::aws::port_failure(format_args!("cannot publish to SNS topic {arn}"), "sns Publish", &e)
             })
         }
         Address::SqsQueue { url } => {
             let queue = crate::aws::load().await.queue(url.clone());
-            queue.send(outgoing(message)).await.map_err(|e| {
+            queue.send(message).await.map_err(|e| {
                 crate::aws::port_failure(format_args!("cannot send to SQS queue {url}"), "sqs SendMessage", &e)
             })
         }
         Address::Local { path } => {
             let queue = open_local(path)?;
             queue
-                .send(outgoing(message))
+                .send(message)
                 .await
                 .map_err(|e| Failure::new(format!("cannot send to the local queue in {}: {e}", path.display())))
         }

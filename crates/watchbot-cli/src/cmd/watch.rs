@@ -78,25 +78,26 @@ impl Args {
     /// The flags given, as (environment variable, flag, value).
     fn overrides(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut vars = Vec::new();
-        let mut set = |name: &'static str, flag: &'static str, value: Option<String>| {
+        let mut set = |name: &'static str, value: Option<String>| {
             if let Some(value) = value {
+                let flag = FLAGS.iter().find(|(n, _)| *n == name).map_or(name, |(_, flag)| *flag);
                 vars.push((name, flag, value));
             }
         };
-        set("QueueUrl", "--queue-url", self.queue_url.clone());
-        set("DeadLetterQueueUrl", "--dead-letter-queue-url", self.dead_letter_queue_url.clone());
-        set("NotificationTopic", "--notification-topic", self.notification_topic.clone());
-        set("Concurrency", "--workers", self.workers.map(|n| n.to_string()));
-        set("Cluster", "--cluster", self.cluster.clone());
-        set("TaskDefinition", "--task-definition", self.task_definition.clone());
-        set("ContainerName", "--container-name", self.container_name.clone());
-        set("LaunchType", "--launch-type", self.launch_type.clone());
-        set("Subnets", "--subnets", self.subnets.clone());
-        set("SecurityGroups", "--security-groups", self.security_groups.clone());
-        set("StackName", "--stack-name", self.stack_name.clone());
-        set("MessageTimeout", "--message-timeout", self.message_timeout.map(|n| n.to_string()));
-        set("ExponentialBackoff", "--no-backoff", self.no_backoff.then(|| "false".to_string()));
-        set("NotifyAfterRetries", "--notify-after-retries", self.notify_after_retries.map(|n| n.to_string()));
+        set("QueueUrl", self.queue_url.clone());
+        set("DeadLetterQueueUrl", self.dead_letter_queue_url.clone());
+        set("NotificationTopic", self.notification_topic.clone());
+        set("Concurrency", self.workers.map(|n| n.to_string()));
+        set("Cluster", self.cluster.clone());
+        set("TaskDefinition", self.task_definition.clone());
+        set("ContainerName", self.container_name.clone());
+        set("LaunchType", self.launch_type.clone());
+        set("Subnets", self.subnets.clone());
+        set("SecurityGroups", self.security_groups.clone());
+        set("StackName", self.stack_name.clone());
+        set("MessageTimeout", self.message_timeout.map(|n| n.to_string()));
+        set("ExponentialBackoff", self.no_backoff.then(|| "false".to_string()));
+        set("NotifyAfterRetries", self.notify_after_retries.map(|n| n.to_string()));
         vars
     }
 }
@@ -129,12 +130,36 @@ pub fn wiring(
 }
 
 /// A bad value the user gave as a flag is named as that flag, not as the variable it stands for.
+/// A variable that is missing names the flag that sets it too.
 fn config_failure(args: &Args, error: &config::ConfigError) -> Failure {
-    match args.overrides().iter().find(|(name, _, _)| *name == error.name) {
-        Some((_, flag, _)) => Failure::new(format!("{flag}: {}", error.problem)),
-        None => Failure::from_error(error),
+    if let Some((_, flag, _)) = args.overrides().iter().find(|(name, _, _)| *name == error.name) {
+        return Failure::new(format!("{flag}: {}", error.problem));
+    }
+    match FLAGS.iter().find(|(name, _)| *name == error.name) {
+        Some((name, flag)) if error.problem == config::NOT_SET => {
+            Failure::new(format!("{flag} (or environment variable {name}) is required but not set"))
+        }
+        _ => Failure::from_error(error),
     }
 }
+
+/// The variable each flag sets.
+const FLAGS: &[(&str, &str)] = &[
+    ("QueueUrl", "--queue-url"),
+    ("DeadLetterQueueUrl", "--dead-letter-queue-url"),
+    ("NotificationTopic", "--notification-topic"),
+    ("Concurrency", "--workers"),
+    ("Cluster", "--cluster"),
+    ("TaskDefinition", "--task-definition"),
+    ("ContainerName", "--container-name"),
+    ("LaunchType", "--launch-type"),
+    ("Subnets", "--subnets"),
+    ("SecurityGroups", "--security-groups"),
+    ("StackName", "--stack-name"),
+    ("MessageTimeout", "--message-timeout"),
+    ("ExponentialBackoff", "--no-backoff"),
+    ("NotifyAfterRetries", "--notify-after-retries"),
+];
 
 /// The watcher's configuration for these flags and environment (what [`run`] serves with).
 pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result<WatcherEnv, Failure> {
@@ -145,6 +170,13 @@ pub fn watcher_env(args: &Args, environment: BTreeMap<String, String>) -> Result
 /// Runs `watchbot watch`.
 pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let (vars, program) = wiring(&args, config::environment(std::env::vars_os()))?;
+    // The configuration first, then a worker that cannot start (a typo, a script whose interpreter is missing):
+    // both fail here, before any receive.
+    config::from_env(&vars, program.source()).map_err(|e| config_failure(&args, &e))?;
+    if let Program::WatchProcess(process) = &program {
+        let path = vars.get("PATH").map(String::as_str).unwrap_or_default();
+        watchbot_watcher::local::program::resolve(&process.program.to_string_lossy(), path).map_err(Failure::new)?;
+    }
     match service::serve_env(&vars, program) {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(ServiceError::Config(error)) => Err(config_failure(&args, &error)),
@@ -156,6 +188,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    const FLAG_QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/flag";
+    const ENV_QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/env";
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -177,7 +212,7 @@ mod tests {
             "--runner",
             "process",
             "--queue-url",
-            "http://flag",
+            FLAG_QUEUE,
             "--workers",
             "3",
             "--no-backoff",
@@ -192,9 +227,9 @@ mod tests {
             "worker.sh",
         ]);
         assert_eq!(args.command, vec!["sh", "worker.sh"]);
-        let base = env(&[("QueueUrl", "http://env"), ("Concurrency", "9"), ("WorkTopic", "arn:work")]);
+        let base = env(&[("QueueUrl", ENV_QUEUE), ("Concurrency", "9"), ("WorkTopic", "arn:work")]);
         let parsed = watcher_env(&args, base).expect("config");
-        assert_eq!(parsed.queue_url, "http://flag");
+        assert_eq!(parsed.queue_url, FLAG_QUEUE);
         assert_eq!(parsed.watcher.workers, 3);
         assert!(!parsed.watcher.backoff);
         assert_eq!(parsed.watcher.notify_after_retries, 2);
@@ -207,35 +242,36 @@ mod tests {
     #[test]
     fn the_environment_applies_without_flags() {
         let args = parse(&["--runner", "process", "--", "true"]);
-        let parsed = watcher_env(&args, env(&[("QueueUrl", "http://env"), ("Concurrency", "9")])).expect("config");
-        assert_eq!((parsed.queue_url.as_str(), parsed.watcher.workers), ("http://env", 9));
+        let parsed = watcher_env(&args, env(&[("QueueUrl", ENV_QUEUE), ("Concurrency", "9")])).expect("config");
+        assert_eq!((parsed.queue_url.as_str(), parsed.watcher.workers), (ENV_QUEUE, 9));
     }
 
     #[test]
     fn bad_combinations_are_one_line_errors() {
-        let no_command = watcher_env(&parse(&["--runner", "process"]), env(&[("QueueUrl", "q")])).unwrap_err();
+        let no_command = watcher_env(&parse(&["--runner", "process"]), env(&[("QueueUrl", ENV_QUEUE)])).unwrap_err();
         assert_eq!(no_command.to_string(), "--runner process needs the worker command after `--`");
-        let stray = watcher_env(&parse(&["--", "true"]), env(&[("QueueUrl", "q")])).unwrap_err();
+        let stray = watcher_env(&parse(&["--", "true"]), env(&[("QueueUrl", ENV_QUEUE)])).unwrap_err();
         assert!(stray.to_string().starts_with("a command after `--` is only for --runner process"));
         let missing = watcher_env(&parse(&["--runner", "process", "--", "true"]), BTreeMap::new()).unwrap_err();
-        assert_eq!(missing.to_string(), "environment variable QueueUrl: is required but not set");
-        let ecs = parse(&["--queue-url", "q", "--cluster", "c", "--task-definition", "td"]);
+        assert_eq!(missing.to_string(), "--queue-url (or environment variable QueueUrl) is required but not set");
+        let ecs = parse(&["--queue-url", ENV_QUEUE, "--cluster", "c", "--task-definition", "td"]);
         assert_eq!(
             watcher_env(&ecs, BTreeMap::new()).unwrap_err().to_string(),
-            "environment variable ContainerName: is required but not set"
+            "--container-name (or environment variable ContainerName) is required but not set"
         );
-        let workers = parse(&["--runner", "process", "--queue-url", "q", "--workers", "0", "--", "true"]);
+        let workers = parse(&["--runner", "process", "--queue-url", ENV_QUEUE, "--workers", "0", "--", "true"]);
         assert_eq!(
             watcher_env(&workers, BTreeMap::new()).unwrap_err().to_string(),
             "--workers: expected a whole number of at least 1, got \"0\""
         );
         // The variable is named when the value came from it.
-        let workers = parse(&["--runner", "process", "--queue-url", "q", "--", "true"]);
+        let workers = parse(&["--runner", "process", "--queue-url", ENV_QUEUE, "--", "true"]);
         assert_eq!(
             watcher_env(&workers, env(&[("Concurrency", "0")])).unwrap_err().to_string(),
             "environment variable Concurrency: expected a whole number of at least 1, got \"0\""
         );
-        let launch = parse(&["--queue-url", "q", "--cluster", "c", "--task-definition", "td", "--container-name", "w"]);
+        let launch =
+            parse(&["--queue-url", ENV_QUEUE, "--cluster", "c", "--task-definition", "td", "--container-name", "w"]);
         let mut fargate = launch;
         fargate.launch_type = Some("fargate".into());
         fargate.subnets = Some("subnet-1".into());

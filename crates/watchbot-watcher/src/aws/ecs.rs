@@ -416,6 +416,14 @@ fn port_error<E>(action: &str, error: SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let detail = format!("{error:?}");
+    port_error_text(action, error).with_detail(detail)
+}
+
+fn port_error_text<E>(action: &str, error: SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     match &error {
         SdkError::TimeoutError(_) => PortError::transient(format!("ecs {action} timed out")),
         SdkError::DispatchFailure(_) => {

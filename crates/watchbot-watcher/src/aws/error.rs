@@ -14,6 +14,7 @@ use std::error::Error;
 /// What to do when no credentials are found, shown with that error.
 pub const NO_CREDENTIALS: &str =
     "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+const NO_CREDENTIALS_HELP: &str = "check AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
 
 fn causes<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
     let mut next = Some(error);
@@ -25,12 +26,10 @@ fn causes<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn
 }
 
 /// Whether the error's causes include "no credentials provider in the chain had any": a configuration problem.
+/// Every credentials error but a provider's timeout counts: none of them goes away by retrying the same call.
 pub fn is_missing_credentials(error: &(dyn Error + 'static)) -> bool {
     causes(error).any(|e| {
-        matches!(
-            e.downcast_ref::<CredentialsError>(),
-            Some(CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_))
-        )
+        e.downcast_ref::<CredentialsError>().is_some_and(|c| !matches!(c, CredentialsError::ProviderTimedOut(_)))
     })
 }
 
@@ -40,8 +39,13 @@ pub fn explain(error: &(dyn Error + 'static)) -> String {
         if let Some(credentials) = cause.downcast_ref::<CredentialsError>() {
             return match credentials {
                 CredentialsError::CredentialsNotLoaded(_) => NO_CREDENTIALS.to_string(),
-                CredentialsError::ProviderTimedOut(_) => "the AWS credentials provider timed out".to_string(),
-                other => format!("cannot load AWS credentials: {}", chain_text(other)),
+                CredentialsError::ProviderTimedOut(_) => {
+                    format!("the AWS credentials provider timed out; {}", NO_CREDENTIALS_HELP)
+                }
+                // The standard chain ends with the EC2 instance metadata service: its failure means nothing else
+                // on this machine configured credentials.
+                other if chain_text(other).contains("IMDS") => NO_CREDENTIALS.to_string(),
+                other => format!("cannot load AWS credentials: {} ({})", chain_text(other), NO_CREDENTIALS_HELP),
             };
         }
     }
@@ -152,6 +156,13 @@ where
 
 /// Maps an SDK error of SQS or SNS to a [`PortError`]: `operation: what went wrong`.
 pub(crate) fn port_error<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + Error + 'static,
+{
+    port_error_text(operation, error).with_detail(format!("{error:?}"))
+}
+
+fn port_error_text<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + Error + 'static,
 {

@@ -9,7 +9,7 @@ use crate::ports::{Notification, Notifier, PortError, PortErrorKind};
 /// SNS's limit on a Subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
 /// SNS's limit on a message, in bytes (256 KiB).
-pub const MAX_MESSAGE_BYTES: usize = 262_144;
+pub const MAX_MESSAGE_BYTES: usize = crate::limits::MAX_BODY_BYTES;
 
 /// An SNS topic, addressed by its ARN.
 #[derive(Debug, Clone)]

@@ -2,4 +2,5 @@
 
 pub mod notifier;
 pub mod process;
+pub mod program;
 pub mod queue;

@@ -59,7 +59,6 @@ pub const QUEUE_FILE: &str = "queue.sqlite";
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 10;
 
 /// SQS's limits, kept here so local mode rejects what production would reject.
-const MAX_BODY_BYTES: usize = 262_144;
 const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 const MAX_BATCH: usize = 10;
@@ -546,13 +545,9 @@ fn check_outgoing(message: &OutgoingMessage) -> Result<(), PortError> {
             format!("local queue: delay of {} s is over the 900 s maximum", message.delay.as_secs()),
         ));
     }
-    if message.body.len() > MAX_BODY_BYTES {
-        return Err(PortError::new(
-            PortErrorKind::Rejected,
-            format!("local queue: the message is {} bytes, over the {MAX_BODY_BYTES}-byte limit", message.body.len()),
-        ));
-    }
-    Ok(())
+    // What SQS (and SNS, for the subject) would refuse, refused here too.
+    crate::limits::check_message(message.attributes.get("Subject").map(String::as_str), &message.body)
+        .map_err(|why| PortError::new(PortErrorKind::Rejected, format!("local queue: {why}")))
 }
 fn invalid(index: usize, handle: &str, reason: &str) -> BatchFailure {
     BatchFailure {
