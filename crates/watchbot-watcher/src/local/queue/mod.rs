@@ -30,6 +30,7 @@
 
 mod clock;
 mod ids;
+mod ops;
 mod sql;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ mod tests;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
+pub use ops::{MAX_LISTED_IN_FLIGHT, has_queue};
 
 use crate::ports::{
     BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
@@ -166,6 +168,15 @@ pub enum LocalQueueError {
         #[source]
         source: watchbot_sqlite::Error,
     },
+    /// A file written by an older watchbot could not be given the columns this one keeps.
+    #[error("cannot upgrade the local queue {}", path.display())]
+    Upgrade {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 /// How many messages are where, as SQS's approximate counts (exact here).
@@ -230,7 +241,9 @@ impl LocalQueue {
         let path = state_dir.join(QUEUE_FILE);
         let options =
             OpenOptions { busy_timeout: config.busy_timeout, synchronous: config.durability.pragma(), schema: SCHEMA };
-        let database = Database::open(&path, &options).map_err(|source| LocalQueueError::Open { path, source })?;
+        let database =
+            Database::open(&path, &options).map_err(|source| LocalQueueError::Open { path: path.clone(), source })?;
+        sql::upgrade(&database.lock()).map_err(|source| LocalQueueError::Upgrade { path, source })?;
         Ok(LocalQueue {
             inner: Arc::new(Inner {
                 database,
