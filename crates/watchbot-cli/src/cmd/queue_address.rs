@@ -132,7 +132,7 @@ pub fn failure(target: &Target, error: OpsError) -> Failure {
 }
 
 /// A word as a shell would need it (quoted when it holds anything but safe characters).
-fn shell_word(word: &str) -> String {
+pub fn shell_word(word: &str) -> String {
     if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
         word.to_string()
     } else {

@@ -197,7 +197,13 @@ struct Inner {
     config: LocalQueueConfig,
     /// Messages this handle's receives moved to the dead-letter queue (see [`LocalQueue::redriven`]).
     redriven: AtomicU64,
+    /// The moved messages not yet taken by [`Queue::take_dead_lettered`] (the newest [`MAX_REPORTED_MOVES`]).
+    moved: std::sync::Mutex<std::collections::VecDeque<ReceivedMessage>>,
 }
+
+/// The most moves kept for [`Queue::take_dead_lettered`] when nobody takes them (a caller receiving without the
+/// loop); older ones are dropped, still counted by [`LocalQueue::redriven`].
+const MAX_REPORTED_MOVES: usize = 1000;
 
 /// The embedded queue (or, from [`LocalQueue::dead_letter_queue`], its dead-letter queue). Cheap to clone: clones
 /// share one connection.
@@ -250,6 +256,7 @@ impl LocalQueue {
                 state_dir: state_dir.to_path_buf(),
                 config,
                 redriven: AtomicU64::new(0),
+                moved: Default::default(),
             }),
             table: Table::Messages,
         })
@@ -386,6 +393,7 @@ impl LocalQueue {
             let mut received: Vec<ReceivedMessage> = Vec::with_capacity(max);
             let mut taken = Vec::with_capacity(max);
             let mut redriven = 0usize;
+            let mut moved: Vec<ReceivedMessage> = Vec::new();
             // Redrive at receive time, as SQS does: a candidate of this receive that already had its last allowed
             // receive moves to the dead-letter table instead of being delivered, and the receive looks at the next
             // candidate. Only candidates are looked at, so the cost is that of the rows moved or delivered.
@@ -416,6 +424,15 @@ impl LocalQueue {
                         tx.prepare_cached(&sql.copy_to_dead_letters)?.execute(params![now, candidate.seq])?;
                         tx.prepare_cached(&sql.remove)?.execute(params![candidate.seq])?;
                         redriven += 1;
+                        moved.push(ReceivedMessage {
+                            message_id: candidate.id,
+                            receipt_handle: String::new(),
+                            body: candidate.body,
+                            sent_timestamp_ms: candidate.sent_ms as u64,
+                            first_receive_timestamp_ms: candidate.first_receive_ms.unwrap_or(now) as u64,
+                            receive_count: candidate.receive_count as u32,
+                            attributes: serde_json::from_str(&candidate.attributes).unwrap_or_default(),
+                        });
                         continue;
                     }
                     let receipt = format!("{}#{}", candidate.id, random_hex(16));
@@ -441,6 +458,12 @@ impl LocalQueue {
             tx.commit()?;
             // Counted once committed: a failed transaction moved nothing.
             inner.redriven.fetch_add(redriven as u64, Ordering::Relaxed);
+            if !moved.is_empty() {
+                let mut reported = inner.moved.lock().unwrap_or_else(|p| p.into_inner());
+                reported.extend(moved);
+                let excess = reported.len().saturating_sub(MAX_REPORTED_MOVES);
+                reported.drain(..excess);
+            }
             Ok(match received.is_empty() {
                 false => Attempt::Received(received),
                 true if more => Attempt::Again,
@@ -539,6 +562,10 @@ impl Queue for LocalQueue {
             Ok(failures)
         })
         .await
+    }
+
+    fn take_dead_lettered(&self) -> Vec<ReceivedMessage> {
+        self.inner.moved.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
     }
 
     async fn send(&self, message: OutgoingMessage) -> Result<String, PortError> {
