@@ -237,6 +237,9 @@ enum Attempt {
     Empty(Option<i64>),
     /// Only moved messages to the dead-letter table, and more may be receivable: look again at once.
     Again,
+    /// Only moved messages to the dead-letter table, and nothing else is receivable: the receive answers at once,
+    /// so its caller learns of the moves (`take_dead_lettered`) now rather than after the long poll.
+    Moved,
 }
 
 impl LocalQueue {
@@ -467,7 +470,9 @@ impl LocalQueue {
             Ok(match received.is_empty() {
                 false => Attempt::Received(received),
                 true if more => Attempt::Again,
-                // Everything visible was dead-lettered, or another process took it between the read and the lock.
+                // Everything visible was dead-lettered.
+                true if redriven > 0 => Attempt::Moved,
+                // Another process took it between the read and the lock.
                 true => Attempt::Empty(None),
             })
         })
@@ -484,6 +489,7 @@ impl Queue for LocalQueue {
             let next = match self.try_receive(max, visibility).await? {
                 Attempt::Received(messages) => return Ok(messages),
                 Attempt::Again => continue,
+                Attempt::Moved => return Ok(Vec::new()),
                 Attempt::Empty(next) => next,
             };
             let now = tokio::time::Instant::now();

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 /// The most in-flight messages a status lists (they are all counted).
 pub const MAX_LISTED_IN_FLIGHT: usize = 1000;
 
-const OLDEST: &str = "SELECT sent_ms FROM messages ORDER BY seq LIMIT 1";
+// The first row by primary key (`MIN(seq)` reads one end of it; `ORDER BY seq LIMIT 1` would plan a scan).
+const OLDEST: &str = "SELECT sent_ms FROM messages WHERE seq = (SELECT MIN(seq) FROM messages)";
 const IN_FLIGHT: &str = "SELECT id, receive_count, received_ms, visible_at_ms FROM messages
     WHERE visible_at_ms > ?1 AND receive_count > 0 ORDER BY visible_at_ms, seq LIMIT ?2";
 const DEAD_LETTER_COLUMNS: &str = "id, body, attributes, sent_ms, receive_count, first_receive_ms";
