@@ -20,9 +20,8 @@ fn status(dir: &TestDir, address: &[&str]) -> serde_json::Value {
 }
 
 fn counts(value: &serde_json::Value) -> [u64; 4] {
-    ["visible", "in_flight", "delayed", "dead_letters"].map(|key| {
-        value[key].as_u64().unwrap_or_else(|| panic!("{key} is not an integer in {value}"))
-    })
+    ["visible", "in_flight", "delayed", "dead_letters"]
+        .map(|key| value[key].as_u64().unwrap_or_else(|| panic!("{key} is not an integer in {value}")))
 }
 
 fn listed(dir: &TestDir, address: &[&str]) -> Vec<serde_json::Value> {
@@ -52,7 +51,8 @@ fn local_run(dir: &TestDir, state: &Path, messages: &str, worker: &str) -> Strin
 fn dead_letters_are_announced_counted_listed_redriven_and_dropped_locally() {
     let dir = TestDir::new();
     let state = dir.join("state");
-    let messages = "{\"subject\": \"s-fail\", \"message\": \"fail\"}\n{\"message\": \"quiet\"}\n{\"message\": \"ok\"}\n";
+    let messages =
+        "{\"subject\": \"s-fail\", \"message\": \"fail\"}\n{\"message\": \"quiet\"}\n{\"message\": \"ok\"}\n";
     let out = local_run(&dir, &state, messages, WORKER);
     assert!(out.contains("dead-lettered 2,"), "both counted as they went: {out}");
 
@@ -289,7 +289,11 @@ mod sqs {
         assert_eq!(counts(&status(&dir)), [2, 0, 0, 1]);
         let bodies = runtime.block_on(async {
             let got = sqs.receive_message().queue_url(&queues.work).max_number_of_messages(10).send().await;
-            got.expect("receive").messages().iter().map(|m| m.body().unwrap_or_default().to_string()).collect::<Vec<_>>()
+            got.expect("receive")
+                .messages()
+                .iter()
+                .map(|m| m.body().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
         });
         assert!(bodies.contains(&"raw body".to_string()), "{bodies:?}");
 
@@ -347,7 +351,10 @@ mod sqs {
 
         // The wrong prefix names the queues the stack has; a missing stack or queue is a service error.
         let wrong = watchbot(&dir).moto(moto).args(["status", "--stack", &stack]).fails_with(69);
-        assert!(wrong.stderr().contains("no resource WatchbotQueue") && wrong.stderr().contains("JobsQueue"), "{wrong}");
+        assert!(
+            wrong.stderr().contains("no resource WatchbotQueue") && wrong.stderr().contains("JobsQueue"),
+            "{wrong}"
+        );
         let missing = watchbot(&dir).moto(moto).args(["status", "--stack", "no-such-stack"]).fails_with(69);
         assert!(missing.stderr().contains("no-such-stack"), "{missing}");
         let url = format!("{}/123456789012/no-such-queue", moto.endpoint());

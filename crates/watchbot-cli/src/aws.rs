@@ -27,9 +27,7 @@ pub fn port_failure(what: impl std::fmt::Display, operation: &str, error: &PortE
 /// already says which queue or topic failed.
 pub fn strip_operation(message: &str) -> &str {
     match message.split_once(": ") {
-        Some((head, rest))
-            if head.split(' ').count() == 2 && head.starts_with(|c: char| c.is_ascii_lowercase()) =>
-        {
+        Some((head, rest)) if head.split(' ').count() == 2 && head.starts_with(|c: char| c.is_ascii_lowercase()) => {
             rest
         }
         _ => message,

@@ -111,8 +111,7 @@ pub struct Fate {
 pub fn fate(outcome: Outcome, receive_count: u32, max_receive_count: Option<u32>, notify_after_retries: u32) -> Fate {
     let action = outcome.action();
     let dead_letter_next = !action.delete && is_last_receive(receive_count, max_receive_count);
-    let notify =
-        dead_letter_next || (action.notify && should_notify(outcome, receive_count, notify_after_retries));
+    let notify = dead_letter_next || (action.notify && should_notify(outcome, receive_count, notify_after_retries));
     Fate { delete: action.delete, dead_letter_next, notify }
 }
 
@@ -370,7 +369,7 @@ mod tests {
         // failure too); before it, the usual rules.
         for outcome in [Outcome::Failed, Outcome::Returned] {
             assert_eq!(fate(outcome, 3, max, 10), Fate { delete: false, dead_letter_next: true, notify: true });
-            assert_eq!(fate(outcome, 4, max, 0).dead_letter_next, true, "past the limit (a policy lowered)");
+            assert!(fate(outcome, 4, max, 0).dead_letter_next, "past the limit (a policy lowered)");
             assert!(!fate(outcome, 2, max, 10).dead_letter_next);
         }
         assert!(!fate(Outcome::Returned, 2, max, 0).notify);

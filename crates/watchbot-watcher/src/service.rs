@@ -152,7 +152,7 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
     let result = runtime.block_on(async {
         let aws = crate::aws::sdk::load().await;
         let queue = aws.queue(env.queue_url.clone());
-        let env = &with_redrive_policy(&queue, env.clone()).await;
+        let env = with_redrive_policy(&queue, env.clone()).await;
         let dead_letter = env.dead_letter_queue_url.clone().map(|url| aws.queue(url));
         let notifier = match &env.notification_topic {
             Some(arn) => ServiceNotifier::Sns(aws.topic(arn.clone())),

@@ -48,7 +48,7 @@ async fn a_failure_on_the_last_receive_announces_the_dead_letter_queue() {
     let returns: Vec<Duration> = queue.visibility_changes(&id).into_iter().map(|(_, t)| t).collect();
     let returns: Vec<Duration> = returns.into_iter().filter(|t| *t != Duration::from_secs(60)).collect();
     assert_eq!(returns, [Duration::from_secs(1), Duration::from_secs(2), Duration::ZERO]);
-    assert_eq!(queue.dead_lettered(), [id.clone()]);
+    assert_eq!(queue.dead_lettered(), std::slice::from_ref(&id));
     let sent = notifier.sent();
     assert_eq!(sent.len(), 3, "one per failure, none again at the move: {sent:#?}");
     assert!(sent[1].body.contains("Next: returned to the queue; retry at "), "{}", sent[1].body);
@@ -75,7 +75,8 @@ async fn exit_4_and_silenced_failures_notify_on_their_last_receive() {
     let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(30))).await.expect("runs");
     let sent = notifier.sent();
     assert_eq!(sent.len(), 2, "{sent:#?}");
-    for (id, outcome) in [(&quiet, "Outcome: returned\nExit code: 4\n"), (&silenced, "Outcome: failed\nExit code: 1\n")] {
+    for (id, outcome) in [(&quiet, "Outcome: returned\nExit code: 4\n"), (&silenced, "Outcome: failed\nExit code: 1\n")]
+    {
         let note = sent.iter().find(|n| n.subject.ends_with(id.as_str())).expect("notified");
         assert!(note.body.contains(outcome) && note.body.contains(&format!("{NEXT}{id}\n")), "{}", note.body);
     }

@@ -159,7 +159,8 @@ fn print_list(target: &Target, letters: &[DeadLetter]) {
     }
     for letter in letters {
         let parsed = letter.parsed();
-        let subject = if parsed.subject.is_empty() { String::new() } else { format!("  [{}]", one_line(&parsed.subject, 40)) };
+        let subject =
+            if parsed.subject.is_empty() { String::new() } else { format!("  [{}]", one_line(&parsed.subject, 40)) };
         println!(
             "{}  receives {}  sent {}{subject}  {}",
             letter.message_id,

@@ -84,16 +84,17 @@ impl Target {
 pub async fn open(args: &QueueArgs) -> Result<Target, Failure> {
     if let Some(stack) = &args.stack {
         let aws = crate::aws::load().await;
-        let queues = aws
-            .stack_queues(stack, &args.prefix)
-            .await
-            .map_err(|e| crate::aws::port_failure(format_args!("stack {stack}"), "cloudformation DescribeStackResources", &e))?;
+        let queues = aws.stack_queues(stack, &args.prefix).await.map_err(|e| {
+            crate::aws::port_failure(format_args!("stack {stack}"), "cloudformation DescribeStackResources", &e)
+        })?;
         let dead = args.dead_letter_queue_url.as_deref().or(queues.dead_letter_queue_url.as_deref());
         return sqs(&aws, &queues.queue_url, dead).await;
     }
     if let Some(url) = &args.queue_url {
         if !matches!(url.parse::<Address>(), Ok(Address::SqsQueue { .. })) {
-            return Err(Failure::new(format!("--queue-url {url:?} is not an SQS queue URL (https://sqs.…/ACCOUNT/NAME)")));
+            return Err(Failure::new(format!(
+                "--queue-url {url:?} is not an SQS queue URL (https://sqs.…/ACCOUNT/NAME)"
+            )));
         }
         let aws = crate::aws::load().await;
         return sqs(&aws, url, args.dead_letter_queue_url.as_deref()).await;
@@ -126,7 +127,9 @@ pub fn failure(target: &Target, error: OpsError) -> Failure {
         OpsError::NoDeadLetterQueue(text) => Failure::new(text),
         OpsError::Port(error) => match target {
             Target::Local { .. } => Failure::new(error.message),
-            Target::Sqs(_) => Failure::service(format!("{}: {}", target.describe(), crate::aws::strip_operation(&error.message))),
+            Target::Sqs(_) => {
+                Failure::service(format!("{}: {}", target.describe(), crate::aws::strip_operation(&error.message)))
+            }
         },
     }
 }

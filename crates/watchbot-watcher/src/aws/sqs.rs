@@ -275,8 +275,14 @@ mod tests {
     fn redrive_policies_parse() {
         let arn = "arn:aws:sqs:us-east-1:123456789012:dlq";
         let expected = Some(RedrivePolicy { dead_letter_target_arn: arn.into(), max_receive_count: 5 });
-        assert_eq!(RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#)), expected);
-        assert_eq!(RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"5"}}"#)), expected);
+        assert_eq!(
+            RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#)),
+            expected
+        );
+        assert_eq!(
+            RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"5"}}"#)),
+            expected
+        );
         assert_eq!(RedrivePolicy::parse(r#"{"maxReceiveCount":5}"#), None);
         assert_eq!(RedrivePolicy::parse("nonsense"), None);
     }

@@ -132,7 +132,12 @@ enum Act<'a, W> {
 }
 
 impl<W: Queue> Act<'_, W> {
-    async fn apply<D: Queue>(&self, dead_letter_queue: &D, letter: &DeadLetter, handle: &str) -> Result<Redriven, OpsError> {
+    async fn apply<D: Queue>(
+        &self,
+        dead_letter_queue: &D,
+        letter: &DeadLetter,
+        handle: &str,
+    ) -> Result<Redriven, OpsError> {
         let mut new_message_id = String::new();
         if let Act::Redrive(work) = self {
             let copy = OutgoingMessage {

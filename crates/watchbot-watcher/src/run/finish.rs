@@ -28,12 +28,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         let outcome = forced.unwrap_or_else(|| self.config.exit_codes.outcome(exit_code));
         let Some(held) = self.held.get(id) else { return };
         let receive_count = held.message.receive_count;
-        let fate = decide::fate(
-            outcome,
-            receive_count,
-            self.config.max_receive_count,
-            self.config.notify_after_retries,
-        );
+        let fate =
+            decide::fate(outcome, receive_count, self.config.max_receive_count, self.config.notify_after_retries);
         let (kind, next) = match (fate.delete, self.config.max_receive_count) {
             (true, _) => (AckKind::Delete, NextStep::Removed),
             // Its last receive: back at once, for the queue to move it to the dead-letter queue on the next receive.

@@ -101,10 +101,8 @@ async fn opening_an_older_file_adds_the_missing_index_counts_and_columns() {
     }
     drop(old);
     let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-    let connection = queue.inner.database.lock();
-    let steps = plan(&connection, &MESSAGES_SQL.candidates);
+    let steps = plan(&queue.inner.database.lock(), &MESSAGES_SQL.candidates);
     assert!(steps.iter().any(|step| step.contains("messages_visible")), "{steps:?}");
-    drop(connection);
     let expected = QueueCounts { visible: 2, dead_lettered: 1, ..QueueCounts::default() };
     assert_eq!(queue.counts().unwrap(), expected, "the old file's messages are kept and counted");
     // Opening again does not count them twice, and the added column works: a receive records its time.
