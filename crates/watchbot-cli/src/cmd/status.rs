@@ -112,12 +112,11 @@ fn text(target: &Target, status: &QueueStatus, now_ms: u64) -> String {
     }
     if status.dead_letters > 0 {
         lines.push(format!(
-            "{} dead letter{}: `watchbot dead-letter list {}` shows them, `watchbot dead-letter redrive {} ID...` runs \
-             them again",
+            "{} dead letter{}. See: `watchbot dead-letter list {flags}`; run again: `watchbot dead-letter redrive \
+             {flags} ID...`",
             status.dead_letters,
             if status.dead_letters == 1 { "" } else { "s" },
-            target.flags(),
-            target.flags()
+            flags = target.flags(),
         ));
     }
     lines.join("\n")
