@@ -169,6 +169,21 @@ fn status_shows_the_running_task_and_the_oldest_message() {
 }
 
 #[test]
+fn status_watch_redraws_until_sigterm() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    local_run(&dir, &state, "{\"message\": \"a\"}\n", WORKER);
+    let mut child =
+        watchbot(&dir).args(["status", "--json", "--watch", "--interval", "1", "--state"]).arg(&state).spawn();
+    for _ in 0..2 {
+        let line = child.next_line().unwrap_or_else(|| panic!("a status line\n{}", child.report()));
+        assert_eq!(counts(&json(&line)), [0, 0, 0, 1], "{line}");
+    }
+    child.terminate();
+    child.wait().assert_success();
+}
+
+#[test]
 fn bad_addresses_are_one_line_errors() {
     let dir = TestDir::new();
     let missing = watchbot(&dir).args(["status", "--state", "nowhere"]).fails_with(1);

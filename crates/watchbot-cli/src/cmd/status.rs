@@ -1,6 +1,6 @@
 //! `watchbot status`: what is in a queue (visible, in flight, delayed, dead letters, the age of the oldest message),
 //! and locally the messages in flight (id, receive count, how long since received). Text for people, `--json` one
-//! object; `--watch` redraws every `--interval` seconds until Ctrl-C. The counts come from the library
+//! object; `--watch` redraws every `--interval` seconds until Ctrl-C or SIGTERM. The counts come from the library
 //! (`watchbot_watcher::ops::Operate::status`), so a dashboard shows the same; nothing is received to count it.
 
 use super::queue_address::{self, QueueArgs, Target};
@@ -31,6 +31,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     crate::aws::runtime()?.block_on(async {
         let target = queue_address::open(&args.queue).await?;
         let clear = args.watch && !args.json && std::io::stdout().is_terminal();
+        // Ctrl-C or SIGTERM ends a --watch, exit 0.
+        let stop = watchbot_watcher::service::shutdown_signal();
+        tokio::pin!(stop);
         loop {
             let status = target.status().await.map_err(|e| queue_address::failure(&target, e))?;
             let text = if args.json { json(&target, &status) } else { text(&target, &status, now_ms()) };
@@ -46,7 +49,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(args.interval)) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                () = &mut stop => return Ok(ExitCode::SUCCESS),
             }
             if !clear && !args.json {
                 println!();
@@ -77,7 +80,12 @@ fn text(target: &Target, status: &QueueStatus, now_ms: u64) -> String {
     lines.push(format!("  visible          {}", status.visible));
     lines.push(format!("  in flight        {}", status.in_flight));
     lines.push(format!("  delayed          {}", status.delayed));
-    lines.push(format!("  dead letters     {}", status.dead_letters));
+    match target {
+        Target::Sqs(operator) if operator.dead_letter.is_none() => {
+            lines.push("  dead letters     - (no RedrivePolicy: pass --dead-letter-queue-url)".to_string())
+        }
+        _ => lines.push(format!("  dead letters     {}", status.dead_letters)),
+    }
     lines.push(format!("  oldest message   {oldest}"));
     if let Some(messages) = &status.in_flight_messages
         && !messages.is_empty()
