@@ -7,6 +7,7 @@ mod heartbeat;
 mod local;
 mod log;
 mod merge;
+mod operating;
 mod progress;
 mod send;
 mod template;

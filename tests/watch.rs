@@ -265,14 +265,21 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     assert_eq!(raw["ApproximateReceiveCount"], "1");
     assert_eq!(run.counts(&raw["MessageId"]), vec![1]);
 
-    // Notifications: one for the rejection, one per failure; none for exit 0 or exit 4.
+    // Notifications: one for the rejection, one per failure, and one for exit 4 on its last receive (the redrive
+    // policy's maxReceiveCount is 3, read at start): dead-lettering is never silent. None for exit 0.
     let notes: Vec<(String, String)> =
         runtime.block_on(drain(&sqs, &check_url)).iter().map(|m| envelope(m.body().unwrap_or_default())).collect();
     let about = |id: &str| -> Vec<&(String, String)> {
         notes.iter().filter(|(subject, _)| *subject == format!("e2e failed processing message {id}")).collect()
     };
+    let last_receive = "Next: the dead-letter queue (this was receive 3 of the 3 its redrive policy allows)\n\
+                        To run it again: watchbot dead-letter redrive --queue-url ";
     assert_eq!(about(&ok).len(), 0);
-    assert_eq!(about(&retry).len(), 0);
+    let quiet = about(&retry);
+    assert_eq!(quiet.len(), 1, "{notes:?}");
+    assert!(quiet[0].1.contains("Outcome: returned\nExit code: 4\n"), "{}", quiet[0].1);
+    assert!(quiet[0].1.contains(last_receive), "{}", quiet[0].1);
+    assert!(quiet[0].1.contains(&format!("{queue_url} {retry}\n")), "{}", quiet[0].1);
     let rejections = about(&rejected);
     assert_eq!(rejections.len(), 1, "{notes:?}");
     assert!(rejections[0].1.contains("Outcome: rejected\nExit code: 3\n"), "{}", rejections[0].1);
@@ -283,11 +290,16 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     for (_, body) in &failures {
         assert!(body.contains("Outcome: failed\nExit code: 1\n"), "{body}");
         counts.extend(body.lines().filter(|l| l.starts_with("Receive count: ")).map(str::to_string));
-        assert!(body.contains("Next: returned to the queue; retry at "), "{body}");
+        if body.contains("Receive count: 3\n") {
+            assert!(body.contains(last_receive), "{body}");
+            assert!(!body.contains("retry at"), "{body}");
+        } else {
+            assert!(body.contains("Next: returned to the queue; retry at "), "{body}");
+        }
         assert!(body.contains("\nMessage=exit 1\n"), "{body}");
     }
     assert_eq!(counts, BTreeSet::from(["Receive count: 1", "Receive count: 2", "Receive count: 3"].map(String::from)));
-    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert_eq!(notes.len(), 5, "{notes:?}");
 
     // Nothing left in the work queue: the deleted ones are gone, the failing ones dead-lettered.
     let left = runtime.block_on(drain(&sqs, &queue_url));

@@ -22,3 +22,14 @@ pub fn port_failure(what: impl std::fmt::Display, operation: &str, error: &PortE
     let why = error.message.strip_prefix(operation).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(&error.message);
     Failure::service(format!("{what}: {why}")).with_detail(error.detail.clone())
 }
+
+/// An adapter's error text without its `service Operation: ` prefix (`sqs ReceiveMessage: …`), for a line that
+/// already says which queue or topic failed.
+pub fn strip_operation(message: &str) -> &str {
+    match message.split_once(": ") {
+        Some((head, rest)) if head.split(' ').count() == 2 && head.starts_with(|c: char| c.is_ascii_lowercase()) => {
+            rest
+        }
+        _ => message,
+    }
+}

@@ -40,6 +40,10 @@ enum Command {
     Progress(cmd::progress::Args),
     /// Run the whole loop on this machine, on an embedded queue.
     Local(cmd::local::Args),
+    /// Show what is in a queue: visible, in flight, delayed, dead letters (locally or on SQS).
+    Status(cmd::status::Args),
+    /// List, show, redrive, delete or purge the messages in a queue's dead-letter queue.
+    DeadLetter(cmd::dead_letter::Args),
 }
 
 /// Set (to anything) to print the full underlying error after a failure's one line.
@@ -76,6 +80,8 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Log(args) => cmd::log::run(args),
         Command::Progress(args) => cmd::progress::run(args),
         Command::Local(args) => cmd::local::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::DeadLetter(args) => cmd::dead_letter::run(args),
     };
     report(result)
 }

@@ -87,6 +87,34 @@ pub fn should_notify(outcome: Outcome, receive_count: u32, notify_after_retries:
     }
 }
 
+/// Whether this receive was the last one the queue's redrive policy allows (`maxReceiveCount`; `None`: no redrive
+/// policy known): a message returned now goes to the dead-letter queue instead of being received again.
+pub fn is_last_receive(receive_count: u32, max_receive_count: Option<u32>) -> bool {
+    max_receive_count.is_some_and(|max| receive_count >= max)
+}
+
+/// What becomes of a finished message: deleted, returned for another try, or returned for the last time (its next
+/// stop is the dead-letter queue), and whether people are told. Dead-lettering is never silent: a message returned on
+/// its last receive is notified whatever its outcome (an exit 4 too) and whatever `notifyAfterRetries` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fate {
+    /// Delete the message.
+    pub delete: bool,
+    /// Returned on its last allowed receive: the dead-letter queue is next, so it returns at once (no backoff: the
+    /// queue moves it on the next receive).
+    pub dead_letter_next: bool,
+    /// Send a notification.
+    pub notify: bool,
+}
+
+/// The [`Fate`] of a message whose task ended with `outcome` on receive `receive_count`.
+pub fn fate(outcome: Outcome, receive_count: u32, max_receive_count: Option<u32>, notify_after_retries: u32) -> Fate {
+    let action = outcome.action();
+    let dead_letter_next = !action.delete && is_last_receive(receive_count, max_receive_count);
+    let notify = dead_letter_next || (action.notify && should_notify(outcome, receive_count, notify_after_retries));
+    Fate { delete: action.delete, dead_letter_next, notify }
+}
+
 /// SQS's maximum visibility timeout is 12 hours; a return delay must stay below it.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
 
@@ -173,8 +201,14 @@ pub enum NextStep {
     RetryAt(u64),
     /// Deleted from the queue.
     Removed,
-    /// Copied to the dead-letter queue and deleted from the work queue.
+    /// Copied to the dead-letter queue and deleted from the work queue (too large to run), or moved there by the
+    /// queue's redrive policy.
     DeadLettered,
+    /// Returned on the last receive the queue's redrive policy allows: the dead-letter queue is next.
+    DeadLetterNext {
+        /// The policy's `maxReceiveCount`.
+        max_receive_count: u32,
+    },
 }
 
 /// The facts a notification reports.
@@ -198,6 +232,9 @@ pub struct Report<'a> {
     pub next: NextStep,
     /// The task's environment (the message's variables and the rest).
     pub env: &'a BTreeMap<String, String>,
+    /// The flags that name this queue to `watchbot dead-letter` (`--state DIR`, `--queue-url URL`), for the redrive
+    /// command a dead-lettered message's notification shows; empty if not known.
+    pub queue_flags: &'a str,
 }
 
 /// The notification for a report: subject within SNS's limit, body with when, which message, outcome, exit code,
@@ -208,10 +245,22 @@ pub fn notification(report: &Report<'_>) -> Notification {
         NextStep::RetryAt(ms) => format!("returned to the queue; retry at {}", rfc3339(ms)),
         NextStep::Removed => "removed from the queue".to_string(),
         NextStep::DeadLettered => "moved to the dead-letter queue".to_string(),
+        NextStep::DeadLetterNext { max_receive_count } => format!(
+            "the dead-letter queue (this was receive {} of the {max_receive_count} its redrive policy allows)",
+            report.receive_count
+        ),
+    };
+    let redrive = match report.next {
+        NextStep::DeadLettered | NextStep::DeadLetterNext { .. } => {
+            let flags = if report.queue_flags.is_empty() { String::new() } else { format!("{} ", report.queue_flags) };
+            format!("To run it again: watchbot dead-letter redrive {flags}{}\n", report.message_id)
+        }
+        _ => String::new(),
     };
     let mut body = format!(
         "At {when}, {stack} {verb} message {id}.\n\n\
-         Outcome: {outcome}\nExit code: {exit}\nStopped reason: {reason}\nReceive count: {count}\nNext: {next}\n\n\
+         Outcome: {outcome}\nExit code: {exit}\nStopped reason: {reason}\nReceive count: {count}\nNext: {next}\n\
+         {redrive}\n\
          Message environment:\n",
         when = rfc3339(report.now_ms),
         stack = report.stack_name,
@@ -314,6 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn the_last_receive_always_notifies_and_goes_to_the_dead_letter_queue() {
+        let max = Some(3);
+        // Every non-deleting outcome on the last receive: dead-letter next, notified (exit 4 and a silenced
+        // failure too); before it, the usual rules.
+        for outcome in [Outcome::Failed, Outcome::Returned] {
+            assert_eq!(fate(outcome, 3, max, 10), Fate { delete: false, dead_letter_next: true, notify: true });
+            assert!(fate(outcome, 4, max, 0).dead_letter_next, "past the limit (a policy lowered)");
+            assert!(!fate(outcome, 2, max, 10).dead_letter_next);
+        }
+        assert!(!fate(Outcome::Returned, 2, max, 0).notify);
+        assert!(fate(Outcome::Failed, 2, max, 0).notify);
+        // Deleted outcomes never dead-letter; no known policy never does.
+        assert_eq!(fate(Outcome::Succeeded, 3, max, 0), Fate { delete: true, dead_letter_next: false, notify: false });
+        assert_eq!(fate(Outcome::Rejected, 3, max, 0), Fate { delete: true, dead_letter_next: false, notify: true });
+        assert!(!fate(Outcome::Failed, 100, None, 0).dead_letter_next);
+        assert!(is_last_receive(1, Some(1)) && !is_last_receive(0, Some(1)) && !is_last_receive(5, None));
+    }
+
+    #[test]
     fn backoff_delays() {
         let secs = |count, jitter| backoff_delay(count, true, jitter).as_secs_f64();
         let cases =
@@ -384,6 +452,7 @@ mod tests {
             receive_count: 2,
             next: NextStep::RetryAt(1_795_845_745_123),
             env: &env,
+            queue_flags: "--state .watchbot",
         };
         let n = notification(&report);
         assert_eq!(n.subject, "prod failed processing message m-1");
@@ -404,8 +473,19 @@ mod tests {
         assert!(rejected.body.contains("prod rejected message m-1"));
         assert!(rejected.body.contains("Exit code: none\nStopped reason: none\n"));
         assert!(rejected.body.contains("Next: removed from the queue\n"));
-        let dead = notification(&Report { next: NextStep::DeadLettered, ..report });
-        assert!(dead.body.contains("Next: moved to the dead-letter queue\n"));
+        let dead = notification(&Report { next: NextStep::DeadLettered, ..report.clone() });
+        assert!(dead.body.contains("Next: moved to the dead-letter queue\n"), "{}", dead.body);
+        assert!(dead.body.contains("To run it again: watchbot dead-letter redrive --state .watchbot m-1\n"));
+        let last = notification(&Report { next: NextStep::DeadLetterNext { max_receive_count: 2 }, ..report });
+        assert!(
+            last.body.contains(
+                "Next: the dead-letter queue (this was receive 2 of the 2 its redrive policy allows)\n\
+                 To run it again: watchbot dead-letter redrive --state .watchbot m-1\n\nMessage environment:"
+            ),
+            "{}",
+            last.body
+        );
+        assert!(!last.body.contains("retry at"));
     }
 
     #[test]

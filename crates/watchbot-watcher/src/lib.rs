@@ -6,6 +6,8 @@
 //! - [`decide`]: pure decisions (exit code → outcome, backoff delay, notification text): no I/O, no clock.
 //! - [`message`]: message parsing (SNS envelope or raw), the task's environment, the ECS overrides size.
 //! - [`run`](mod@run): the loop, generic over the ports: `run(ports, &config, shutdown)`.
+//! - [`ops`]: the operator's view of a queue (status, dead letters listed, shown, redriven, deleted), behind the
+//!   `Operate` port that the embedded queue and the SQS adapter implement, for `watchbot status` and `dead-letter`.
 //! - [`events`]: the loop's typed events and sinks (JSON lines on stderr by default).
 //! - [`service`]: the watcher as a service on SQS/SNS with a runner, stopped by SIGTERM/SIGINT: `serve_env`, the
 //!   one wiring of both binaries, and the exit codes of watchbot's programs.
@@ -30,6 +32,7 @@ pub mod limits;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod message;
+pub mod ops;
 pub mod ports;
 pub mod run;
 #[cfg(all(feature = "aws", feature = "local"))]

@@ -146,6 +146,14 @@ pub trait Queue: Send + Sync + 'static {
         async move { first_failure(self.delete_batch(&handles).await?) }
     }
 
+    /// The messages this queue's own receives moved to its dead-letter queue since the last call, as they were when
+    /// moved (receive count included). The embedded queue redrives at receive time and reports each move here, so
+    /// the loop can count and announce it at once; SQS moves messages unseen, and the default reports none (the
+    /// loop knows SQS's last receives from `max_receive_count` instead).
+    fn take_dead_lettered(&self) -> Vec<ReceivedMessage> {
+        Vec::new()
+    }
+
     /// Changes one message's visibility.
     fn change_visibility(
         &self,
@@ -262,6 +270,9 @@ impl<T: Queue> Queue for Arc<T> {
     }
     fn send(&self, message: OutgoingMessage) -> impl Future<Output = Result<String, PortError>> + Send {
         (**self).send(message)
+    }
+    fn take_dead_lettered(&self) -> Vec<ReceivedMessage> {
+        (**self).take_dead_lettered()
     }
 }
 

@@ -152,6 +152,7 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
     let result = runtime.block_on(async {
         let aws = crate::aws::sdk::load().await;
         let queue = aws.queue(env.queue_url.clone());
+        let env = with_redrive_policy(&queue, env.clone()).await;
         let dead_letter = env.dead_letter_queue_url.clone().map(|url| aws.queue(url));
         let notifier = match &env.notification_topic {
             Some(arn) => ServiceNotifier::Sns(aws.topic(arn.clone())),
@@ -175,6 +176,27 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
         Error::Queue(error) => ServiceError::Queue { url: env.queue_url.clone(), error },
         other => ServiceError::Invalid(other),
     })
+}
+
+/// The config with what the work queue's `RedrivePolicy` says (`maxReceiveCount`, so the loop knows a message's last
+/// receive) and the queue's flags for redrive hints. A policy that cannot be read is a warning, not a stop: the first
+/// receive says whether the queue can be used at all.
+pub async fn with_redrive_policy(queue: &SqsQueue, mut env: WatcherEnv) -> WatcherEnv {
+    env.watcher.queue_flags = format!("--queue-url {}", env.queue_url);
+    match queue.redrive_policy().await {
+        Ok(policy) => env.watcher.max_receive_count = policy.map(|p| p.max_receive_count),
+        // No such queue: the first receive says so, in the one line that ends the watcher.
+        Err(error) if error.kind == crate::ports::PortErrorKind::NotFound => {}
+        Err(error) => StderrJson { level: env.log_level }.emit(&Event::Error {
+            action: "read_redrive_policy".to_string(),
+            message_id: None,
+            error: format!(
+                "{} (failures on a message's last receive will not say that the dead-letter queue is next)",
+                error.message
+            ),
+        }),
+    }
+    env
 }
 
 /// Runs the loop on these adapters until SIGTERM or SIGINT, with events as JSON lines on stderr at `LogLevel`.

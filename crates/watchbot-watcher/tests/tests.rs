@@ -7,6 +7,7 @@
 
 mod config;
 mod conformance;
+mod dead_lettering;
 mod ecs;
 mod ecs_mocks;
 mod local_queue;

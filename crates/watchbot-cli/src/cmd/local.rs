@@ -121,6 +121,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         shutdown_grace: Duration::from_secs(15),
         // A message too large for a child's environment would fail to start on every receive: dead-letter it.
         task_size_limit: Some(TaskSizeLimit::process()),
+        // The embedded queue's redrive threshold: a failure on the last receive says the dead-letter queue is next.
+        max_receive_count: Some(args.max_receive_count),
+        queue_flags: format!("--state {}", crate::cmd::queue_address::shell_word(&state.display().to_string())),
         ..WatcherConfig::default()
     };
     let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
@@ -142,14 +145,15 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     });
     let summary = summary.map_err(|e| Failure::from_error(&e))?;
     let counts = queue.counts().unwrap_or_default();
-    // This watcher's own redrives: another watcher on the same state folder counts its own.
-    println!("{}", summary_line(&summary, queue.redriven()));
+    // The loop counts this watcher's own dead letters (another watcher on the same state folder counts its own).
+    println!("{}", summary_line(&summary));
     println!("{}", queue_line(&counts, &state));
     Ok(ExitCode::SUCCESS)
 }
 
-/// `summary: received N, succeeded N, ...`: the run's counts (dead-lettered counts both redrive and oversized).
-fn summary_line(summary: &RunSummary, redriven: u64) -> String {
+/// `summary: received N, succeeded N, ...`: the run's counts (dead-lettered: last receives, moves by the queue and
+/// oversized messages).
+fn summary_line(summary: &RunSummary) -> String {
     format!(
         "summary: received {}, succeeded {}, rejected {}, returned {}, failed {}, dead-lettered {}, notifications {}",
         summary.received,
@@ -157,7 +161,7 @@ fn summary_line(summary: &RunSummary, redriven: u64) -> String {
         summary.rejected,
         summary.returned,
         summary.failed,
-        summary.dead_lettered + redriven,
+        summary.dead_lettered,
         summary.notifications
     )
 }

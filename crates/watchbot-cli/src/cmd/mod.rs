@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+pub mod dead_letter;
 pub mod local;
 pub mod log;
 pub mod merge;
 pub mod progress;
+pub mod queue_address;
 pub mod send;
+pub mod status;
 pub mod template;
 pub mod watch;

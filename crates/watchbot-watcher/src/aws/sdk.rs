@@ -79,7 +79,7 @@ impl Aws {
 }
 
 /// An SQS client on `sdk` with [`sqs_timeouts`].
-fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+pub(crate) fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).timeout_config(sqs_timeouts()).build())
 }
 

@@ -12,7 +12,7 @@ use crate::ports::{
 };
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
-    MessageSystemAttributeName,
+    MessageSystemAttributeName, QueueAttributeName,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +39,50 @@ impl SqsQueue {
     /// The queue's URL.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
+    }
+
+    /// SQS's approximate counts: visible, in flight (`NotVisible`), delayed.
+    pub async fn counts(&self) -> Result<(u64, u64, u64), PortError> {
+        let attributes = self
+            .attributes(&[
+                QueueAttributeName::ApproximateNumberOfMessages,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            ])
+            .await?;
+        let number = |name: QueueAttributeName| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((
+            number(QueueAttributeName::ApproximateNumberOfMessages),
+            number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            number(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        ))
+    }
+
+    /// The queue's `RedrivePolicy`, if it has one.
+    pub async fn redrive_policy(&self) -> Result<Option<RedrivePolicy>, PortError> {
+        let attributes = self.attributes(&[QueueAttributeName::RedrivePolicy]).await?;
+        let Some(text) = attributes.get(&QueueAttributeName::RedrivePolicy) else { return Ok(None) };
+        RedrivePolicy::parse(text).map(Some).ok_or_else(|| {
+            PortError::new(
+                PortErrorKind::Rejected,
+                format!("sqs GetQueueAttributes: {} has a RedrivePolicy watchbot cannot read: {text}", self.queue_url),
+            )
+        })
+    }
+
+    async fn attributes(
+        &self,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, PortError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error("sqs GetQueueAttributes", &e))?;
+        Ok(output.attributes().cloned().unwrap_or_default())
     }
 
     async fn delete_chunk(&self, offset: usize, handles: &[String]) -> Result<Vec<BatchFailure>, PortError> {
@@ -156,6 +200,26 @@ impl Queue for SqsQueue {
     }
 }
 
+/// A queue's `RedrivePolicy`: where its dead letters go, and after how many receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedrivePolicy {
+    /// The dead-letter queue's ARN.
+    pub dead_letter_target_arn: String,
+    /// Receives after which SQS moves a message there (on the receive after the last one allowed).
+    pub max_receive_count: u32,
+}
+
+impl RedrivePolicy {
+    /// Parses the attribute's JSON (`maxReceiveCount` as a number or a string, as SQS and CloudFormation write it).
+    pub fn parse(text: &str) -> Option<RedrivePolicy> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let arn = value.get("deadLetterTargetArn")?.as_str()?.to_string();
+        let count = value.get("maxReceiveCount")?;
+        let count = count.as_u64().or_else(|| count.as_str().and_then(|s| s.trim().parse().ok()))?;
+        Some(RedrivePolicy { dead_letter_target_arn: arn, max_receive_count: u32::try_from(count).ok()? })
+    }
+}
+
 /// Whole seconds, rounded up (a visibility of 1.5 s must hide the message for at least 1.5 s), capped at `max`.
 fn seconds_up(duration: Duration, max: u64) -> i32 {
     let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
@@ -206,6 +270,22 @@ fn batch_failure(operation: &str, entry: &aws_sdk_sqs::types::BatchResultErrorEn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redrive_policies_parse() {
+        let arn = "arn:aws:sqs:us-east-1:123456789012:dlq";
+        let expected = Some(RedrivePolicy { dead_letter_target_arn: arn.into(), max_receive_count: 5 });
+        assert_eq!(
+            RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":5}}"#)),
+            expected
+        );
+        assert_eq!(
+            RedrivePolicy::parse(&format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"5"}}"#)),
+            expected
+        );
+        assert_eq!(RedrivePolicy::parse(r#"{"maxReceiveCount":5}"#), None);
+        assert_eq!(RedrivePolicy::parse("nonsense"), None);
+    }
 
     #[test]
     fn seconds_round_up_and_cap() {

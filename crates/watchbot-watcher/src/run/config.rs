@@ -74,6 +74,13 @@ pub struct WatcherConfig {
     /// go in batches of up to 10 (fewer requests per message on SQS). Zero: at once (local mode, where a request
     /// costs nothing).
     pub batch_linger: Duration,
+    /// The queue's redrive threshold (`maxReceiveCount` of its RedrivePolicy; locally `--max-receive-count`), so a
+    /// failure on the last allowed receive is known as such: notified as going to the dead-letter queue, counted as
+    /// dead-lettered at once, and returned without a backoff. `None`: no redrive policy known.
+    pub max_receive_count: Option<u32>,
+    /// The flags that name this queue to watchbot's commands (`--state DIR`, `--queue-url URL`), shown in the
+    /// redrive command of a dead-lettered message's notification.
+    pub queue_flags: String,
 }
 
 impl Default for WatcherConfig {
@@ -95,6 +102,8 @@ impl Default for WatcherConfig {
             max_retry_delay: Duration::from_secs(60),
             jitter: Jitter::Random,
             batch_linger: Duration::ZERO,
+            max_receive_count: None,
+            queue_flags: String::new(),
         }
     }
 }

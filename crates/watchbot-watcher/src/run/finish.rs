@@ -1,6 +1,7 @@
 //! A message's end here: its outcome (from the exit code, or forced: timed out, failed to start, too large) decides
 //! a delete or a return with backoff (queued as a batched acknowledgement, the message still held until it is done)
-//! and whether people are told.
+//! and whether people are told; on the last receive the redrive policy allows, a return at once with the
+//! dead-letter queue announced (`dead_letters`).
 
 use super::Loop;
 use super::held::{Ack, AckKind, Held, Stage};
@@ -27,16 +28,20 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         let outcome = forced.unwrap_or_else(|| self.config.exit_codes.outcome(exit_code));
         let Some(held) = self.held.get(id) else { return };
         let receive_count = held.message.receive_count;
-        let action = outcome.action();
-        let (kind, next) = if action.delete {
-            (AckKind::Delete, NextStep::Removed)
-        } else {
-            let delay = decide::backoff_delay(receive_count, self.config.backoff, self.config.jitter.sample());
-            (AckKind::Return(delay), NextStep::RetryAt(now_ms() + delay.as_millis() as u64))
+        let fate =
+            decide::fate(outcome, receive_count, self.config.max_receive_count, self.config.notify_after_retries);
+        let (kind, next) = match (fate.delete, self.config.max_receive_count) {
+            (true, _) => (AckKind::Delete, NextStep::Removed),
+            // Its last receive: back at once, for the queue to move it to the dead-letter queue on the next receive.
+            (false, Some(max_receive_count)) if fate.dead_letter_next => {
+                (AckKind::Return(Duration::ZERO), NextStep::DeadLetterNext { max_receive_count })
+            }
+            (false, _) => {
+                let delay = decide::backoff_delay(receive_count, self.config.backoff, self.config.jitter.sample());
+                (AckKind::Return(delay), NextStep::RetryAt(now_ms() + delay.as_millis() as u64))
+            }
         };
-        let notification = (action.notify
-            && decide::should_notify(outcome, receive_count, self.config.notify_after_retries))
-        .then(|| self.report(held, outcome, exit_code, &reason, next));
+        let notification = fate.notify.then(|| self.report(held, outcome, exit_code, &reason, next));
         match outcome {
             Outcome::Succeeded => self.summary.succeeded += 1,
             Outcome::Rejected => self.summary.rejected += 1,
@@ -47,10 +52,13 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             message_id: id.to_string(),
             outcome,
             exit_code,
-            reason,
+            reason: reason.clone(),
             duration_ms: duration.as_millis() as u64,
             receive_count,
         });
+        if fate.dead_letter_next {
+            self.announce_dead_letter(id, receive_count, &reason);
+        }
         self.acknowledge(id, kind);
         if let Some(notification) = notification {
             self.notes.push(id, notification);
@@ -76,6 +84,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             receive_count: held.message.receive_count,
             next,
             env: &held.env,
+            queue_flags: &self.config.queue_flags,
         })
     }
 

@@ -87,6 +87,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
     /// Takes a receive's messages. A non-transient error before any receive worked ends the loop (a wrong queue URL
     /// or a missing permission); later, every error is retried (the loop may hold messages).
     pub(super) fn on_received(&mut self, result: Result<Vec<ReceivedMessage>, PortError>) -> Result<(), Error> {
+        // A receive may have moved messages to the dead-letter queue (the embedded queue redrives at receive time).
+        self.on_moved();
         let messages = match result {
             Ok(messages) => messages,
             Err(error) => {

@@ -12,6 +12,7 @@
 //! - `launch`: getting a held message running: adopt its task, launch one, or dead-letter it if too large;
 //! - `tasks`: polling running tasks and stopping those past the message timeout;
 //! - `finish`: a task's end → its outcome → a delete or return, and a notification;
+//! - `dead_letters`: a message's last receive announced, and the queue's own moves counted and notified;
 //! - `acks`: the batched deletes and returns;
 //! - `heartbeat`: renewing every hold before it lapses, each renewal with its own deadline;
 //! - `notes`: notifications, retried;
@@ -20,6 +21,7 @@
 mod acks;
 mod calls;
 mod config;
+mod dead_letters;
 mod finish;
 mod heartbeat;
 mod held;
@@ -102,7 +104,8 @@ pub struct RunSummary {
     pub returned: u64,
     /// Other exits, killed, timed out, failed to start: returned with a notification.
     pub failed: u64,
-    /// Copied to the dead-letter queue (too large to run).
+    /// Sent to the dead-letter queue: copied there (too large to run), returned on the last receive the redrive
+    /// policy allows, or moved there by the queue at receive time without this loop seeing its last receive.
     pub dead_lettered: u64,
     /// Notifications sent.
     pub notifications: u64,
@@ -207,6 +210,7 @@ struct Loop<'a, Q, R: TaskRunner, N, D> {
     intake: intake::Intake,
     tasks: tasks::Polling,
     notes: notes::Notes,
+    announced: dead_letters::Announced,
     shutdown: Option<shutdown::Shutdown>,
     summary: RunSummary,
     /// The last sequence number given (acknowledgements go oldest first).
@@ -225,6 +229,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'a, Q, R, N, D> {
             intake: intake::Intake::new(now),
             tasks: tasks::Polling::new(now),
             notes: notes::Notes::default(),
+            announced: dead_letters::Announced::default(),
             shutdown: None,
             summary: RunSummary::default(),
             seq: 0,

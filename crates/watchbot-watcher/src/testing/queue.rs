@@ -44,6 +44,12 @@ struct QueueState {
     failures: HashMap<&'static str, VecDeque<PortError>>,
     hangs: HashMap<&'static str, VecDeque<Duration>>,
     receive_latency: Duration,
+    /// Redrive at receive time after this many receives (as SQS and the embedded queue do).
+    max_receive_count: Option<u32>,
+    /// Messages moved to the dead-letter queue, not yet taken by `take_dead_lettered`.
+    moved: Vec<ReceivedMessage>,
+    /// Ids of every message moved to the dead-letter queue.
+    dead_lettered: Vec<String>,
 }
 
 /// An in-memory queue with SQS semantics: visibility timeouts, receive counts, receipt handles that go stale on the
@@ -110,6 +116,17 @@ impl FakeQueue {
         if let Some(message) = state.messages.iter_mut().find(|m| m.id == id) {
             message.receive_count = count;
         }
+    }
+
+    /// Moves a message to the dead-letter queue when a receive finds it visible with this many receives already, and
+    /// reports the move through `take_dead_lettered`, as the embedded queue does.
+    pub fn set_redrive(&self, max_receive_count: u32) {
+        lock(&self.state).max_receive_count = Some(max_receive_count);
+    }
+
+    /// Ids of the messages moved to the dead-letter queue, in order.
+    pub fn dead_lettered(&self) -> Vec<String> {
+        lock(&self.state).dead_lettered.clone()
     }
 
     /// Makes the next `count` calls of `operation` (`receive`, `delete`, `change_visibility`, `send`) fail with
@@ -235,6 +252,26 @@ impl Queue for FakeQueue {
                 let visibility = request.visibility_timeout.unwrap_or(self.default_visibility);
                 let mut got = Vec::new();
                 let mut next_visible: Option<Instant> = None;
+                let mut moved_any = false;
+                if let Some(max) = state.max_receive_count {
+                    let (moved, kept): (Vec<FakeMessage>, Vec<FakeMessage>) = std::mem::take(&mut state.messages)
+                        .into_iter()
+                        .partition(|m| m.visible_at <= now && m.receive_count >= max);
+                    state.messages = kept;
+                    for message in moved {
+                        moved_any = true;
+                        state.dead_lettered.push(message.id.clone());
+                        state.moved.push(ReceivedMessage {
+                            message_id: message.id,
+                            receipt_handle: String::new(),
+                            body: message.body,
+                            sent_timestamp_ms: message.sent_ms,
+                            first_receive_timestamp_ms: message.first_receive_ms.unwrap_or(message.sent_ms),
+                            receive_count: message.receive_count,
+                            attributes: message.attributes,
+                        });
+                    }
+                }
                 for message in state.messages.iter_mut() {
                     if message.visible_at > now {
                         next_visible = Some(next_visible.map_or(message.visible_at, |t| t.min(message.visible_at)));
@@ -259,7 +296,8 @@ impl Queue for FakeQueue {
                         attributes: message.attributes.clone(),
                     });
                 }
-                if !got.is_empty() || now >= deadline {
+                // A receive that moved messages answers at once, as the embedded queue's does.
+                if !got.is_empty() || now >= deadline || moved_any {
                     let at = now.duration_since(self.start);
                     let ids = got.iter().map(|m| m.message_id.clone()).collect();
                     state.calls.push(QueueCall::Receive {
@@ -287,6 +325,10 @@ impl Queue for FakeQueue {
                 () = tokio::time::sleep_until(until) => {}
             }
         }
+    }
+
+    fn take_dead_lettered(&self) -> Vec<ReceivedMessage> {
+        std::mem::take(&mut lock(&self.state).moved)
     }
 
     fn delete_batch(

@@ -30,6 +30,7 @@
 
 mod clock;
 mod ids;
+mod ops;
 mod sql;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ mod tests;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
+pub use ops::{MAX_LISTED_IN_FLIGHT, has_queue};
 
 use crate::ports::{
     BatchFailure, OutgoingMessage, PortError, PortErrorKind, Queue, ReceiveRequest, ReceivedMessage, VisibilityChange,
@@ -165,6 +167,15 @@ pub enum LocalQueueError {
         #[source]
         source: watchbot_sqlite::Error,
     },
+    /// A file written by an older watchbot could not be given the columns this one keeps.
+    #[error("cannot upgrade the local queue {}", path.display())]
+    Upgrade {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 /// How many messages are where, as SQS's approximate counts (exact here).
@@ -185,7 +196,13 @@ struct Inner {
     config: LocalQueueConfig,
     /// Messages this handle's receives moved to the dead-letter queue (see [`LocalQueue::redriven`]).
     redriven: AtomicU64,
+    /// The moved messages not yet taken by [`Queue::take_dead_lettered`] (the newest [`MAX_REPORTED_MOVES`]).
+    moved: std::sync::Mutex<std::collections::VecDeque<ReceivedMessage>>,
 }
+
+/// The most moves kept for [`Queue::take_dead_lettered`] when nobody takes them (a caller receiving without the
+/// loop); older ones are dropped, still counted by [`LocalQueue::redriven`].
+const MAX_REPORTED_MOVES: usize = 1000;
 
 /// The embedded queue (or, from [`LocalQueue::dead_letter_queue`], its dead-letter queue). Cheap to clone: clones
 /// share one connection.
@@ -219,6 +236,9 @@ enum Attempt {
     Empty(Option<i64>),
     /// Only moved messages to the dead-letter table, and more may be receivable: look again at once.
     Again,
+    /// Only moved messages to the dead-letter table, and nothing else is receivable: the receive answers at once,
+    /// so its caller learns of the moves (`take_dead_lettered`) now rather than after the long poll.
+    Moved,
 }
 
 impl LocalQueue {
@@ -229,13 +249,16 @@ impl LocalQueue {
         let path = state_dir.join(QUEUE_FILE);
         let options =
             OpenOptions { busy_timeout: config.busy_timeout, synchronous: config.durability.pragma(), schema: SCHEMA };
-        let database = Database::open(&path, &options).map_err(|source| LocalQueueError::Open { path, source })?;
+        let database =
+            Database::open(&path, &options).map_err(|source| LocalQueueError::Open { path: path.clone(), source })?;
+        sql::upgrade(&database.lock()).map_err(|source| LocalQueueError::Upgrade { path, source })?;
         Ok(LocalQueue {
             inner: Arc::new(Inner {
                 database,
                 state_dir: state_dir.to_path_buf(),
                 config,
                 redriven: AtomicU64::new(0),
+                moved: Default::default(),
             }),
             table: Table::Messages,
         })
@@ -372,6 +395,7 @@ impl LocalQueue {
             let mut received: Vec<ReceivedMessage> = Vec::with_capacity(max);
             let mut taken = Vec::with_capacity(max);
             let mut redriven = 0usize;
+            let mut moved: Vec<ReceivedMessage> = Vec::new();
             // Redrive at receive time, as SQS does: a candidate of this receive that already had its last allowed
             // receive moves to the dead-letter table instead of being delivered, and the receive looks at the next
             // candidate. Only candidates are looked at, so the cost is that of the rows moved or delivered.
@@ -402,6 +426,15 @@ impl LocalQueue {
                         tx.prepare_cached(&sql.copy_to_dead_letters)?.execute(params![now, candidate.seq])?;
                         tx.prepare_cached(&sql.remove)?.execute(params![candidate.seq])?;
                         redriven += 1;
+                        moved.push(ReceivedMessage {
+                            message_id: candidate.id,
+                            receipt_handle: String::new(),
+                            body: candidate.body,
+                            sent_timestamp_ms: candidate.sent_ms as u64,
+                            first_receive_timestamp_ms: candidate.first_receive_ms.unwrap_or(now) as u64,
+                            receive_count: candidate.receive_count as u32,
+                            attributes: serde_json::from_str(&candidate.attributes).unwrap_or_default(),
+                        });
                         continue;
                     }
                     let receipt = format!("{}#{}", candidate.id, random_hex(16));
@@ -427,10 +460,18 @@ impl LocalQueue {
             tx.commit()?;
             // Counted once committed: a failed transaction moved nothing.
             inner.redriven.fetch_add(redriven as u64, Ordering::Relaxed);
+            if !moved.is_empty() {
+                let mut reported = inner.moved.lock().unwrap_or_else(|p| p.into_inner());
+                reported.extend(moved);
+                let excess = reported.len().saturating_sub(MAX_REPORTED_MOVES);
+                reported.drain(..excess);
+            }
             Ok(match received.is_empty() {
                 false => Attempt::Received(received),
                 true if more => Attempt::Again,
-                // Everything visible was dead-lettered, or another process took it between the read and the lock.
+                // Everything visible was dead-lettered.
+                true if redriven > 0 => Attempt::Moved,
+                // Another process took it between the read and the lock.
                 true => Attempt::Empty(None),
             })
         })
@@ -447,6 +488,7 @@ impl Queue for LocalQueue {
             let next = match self.try_receive(max, visibility).await? {
                 Attempt::Received(messages) => return Ok(messages),
                 Attempt::Again => continue,
+                Attempt::Moved => return Ok(Vec::new()),
                 Attempt::Empty(next) => next,
             };
             let now = tokio::time::Instant::now();
@@ -525,6 +567,10 @@ impl Queue for LocalQueue {
             Ok(failures)
         })
         .await
+    }
+
+    fn take_dead_lettered(&self) -> Vec<ReceivedMessage> {
+        self.inner.moved.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect()
     }
 
     async fn send(&self, message: OutgoingMessage) -> Result<String, PortError> {

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS messages (
     visible_at_ms INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     first_receive_ms INTEGER,
-    receipt TEXT
+    receipt TEXT,
+    received_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     visible_at_ms INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     first_receive_ms INTEGER,
-    receipt TEXT
+    receipt TEXT,
+    received_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS dead_letters_visible ON dead_letters (visible_at_ms, seq);
 CREATE TABLE IF NOT EXISTS queue_sizes (name TEXT PRIMARY KEY NOT NULL, messages INTEGER NOT NULL);
@@ -107,20 +109,22 @@ impl Statements {
             ),
             take: format!(
                 "UPDATE {table} SET receive_count = receive_count + 1,
-                    first_receive_ms = COALESCE(first_receive_ms, ?1), visible_at_ms = ?2, receipt = ?3
+                    first_receive_ms = COALESCE(first_receive_ms, ?1), received_ms = ?1, visible_at_ms = ?2,
+                    receipt = ?3
                  WHERE seq = ?4"
             ),
             // An upsert, not `INSERT OR REPLACE`: a replace's implicit delete fires no trigger, so `queue_sizes`
             // would count the replaced row twice.
             copy_to_dead_letters: format!(
                 "INSERT INTO dead_letters
-                    (id, body, attributes, sent_ms, visible_at_ms, receive_count, first_receive_ms, receipt)
-                 SELECT id, body, attributes, sent_ms, ?1, receive_count, first_receive_ms, NULL
+                    (id, body, attributes, sent_ms, visible_at_ms, receive_count, first_receive_ms, receipt,
+                     received_ms)
+                 SELECT id, body, attributes, sent_ms, ?1, receive_count, first_receive_ms, NULL, received_ms
                  FROM {table} WHERE seq = ?2
                  ON CONFLICT (id) DO UPDATE SET body = excluded.body, attributes = excluded.attributes,
                     sent_ms = excluded.sent_ms, visible_at_ms = excluded.visible_at_ms,
                     receive_count = excluded.receive_count, first_receive_ms = excluded.first_receive_ms,
-                    receipt = NULL"
+                    receipt = NULL, received_ms = excluded.received_ms"
             ),
             remove: format!("DELETE FROM {table} WHERE seq = ?1"),
             delete: format!("DELETE FROM {table} WHERE id = ?1 AND receipt = ?2"),
@@ -139,6 +143,32 @@ impl Statements {
 
 pub(super) static MESSAGES_SQL: LazyLock<Statements> = LazyLock::new(|| Statements::new("messages"));
 pub(super) static DEAD_LETTERS_SQL: LazyLock<Statements> = LazyLock::new(|| Statements::new("dead_letters"));
+/// Columns added after the first release, and their types: a file written before them gets them on open
+/// ([`upgrade`]), since `CREATE TABLE IF NOT EXISTS` leaves an existing table as it is.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("received_ms", "INTEGER")];
+
+/// Adds the [`ADDED_COLUMNS`] a table of an older file lacks. Two processes opening the same old file may race: the
+/// loser's `ALTER TABLE` fails with "duplicate column", which means the column is there.
+pub(super) fn upgrade(connection: &Connection) -> Result<(), rusqlite::Error> {
+    for table in ["messages", "dead_letters"] {
+        for (column, kind) in ADDED_COLUMNS {
+            let present: bool = connection.query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                params![table, column],
+                |row| row.get(0),
+            )?;
+            if present {
+                continue;
+            }
+            match connection.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"), []) {
+                Err(error) if error.to_string().contains("duplicate column") => {}
+                other => drop(other?),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Inserts one message with the table's `insert` statement.
 pub(super) fn insert(
     statement: &mut rusqlite::CachedStatement<'_>,

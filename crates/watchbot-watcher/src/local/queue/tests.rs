@@ -82,12 +82,15 @@ fn receive_redrive_delete_and_visibility_statements_use_an_index_not_a_scan() {
     assert!(scans(&plan(&connection, before)), "{:?}", plan(&connection, before));
 }
 
-#[test]
-fn opening_an_older_file_adds_the_missing_index_and_counts() {
-    // An older queue.sqlite: both tables, without the `messages_visible` index and without `queue_sizes`.
+#[tokio::test]
+async fn opening_an_older_file_adds_the_missing_index_counts_and_columns() {
+    // An older queue.sqlite: both tables, without the `messages_visible` index, without `queue_sizes`, and without
+    // the `received_ms` column.
     let dir = tempfile::tempdir().unwrap();
     let tables = &SCHEMA[..SCHEMA.find("CREATE TABLE IF NOT EXISTS queue_sizes").unwrap()];
     let before = tables.replace("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);", "");
+    let before = before.replace(",\n    received_ms INTEGER", "");
+    assert_eq!(before.matches("received_ms").count(), 0, "{before}");
     assert_ne!(before, tables);
     let old = Connection::open(dir.path().join(QUEUE_FILE)).unwrap();
     old.execute_batch(&before).unwrap();
@@ -98,16 +101,20 @@ fn opening_an_older_file_adds_the_missing_index_and_counts() {
     }
     drop(old);
     let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
-    let connection = queue.inner.database.lock();
-    let steps = plan(&connection, &MESSAGES_SQL.candidates);
+    let steps = plan(&queue.inner.database.lock(), &MESSAGES_SQL.candidates);
     assert!(steps.iter().any(|step| step.contains("messages_visible")), "{steps:?}");
-    drop(connection);
     let expected = QueueCounts { visible: 2, dead_lettered: 1, ..QueueCounts::default() };
     assert_eq!(queue.counts().unwrap(), expected, "the old file's messages are kept and counted");
-    // Opening again does not count them twice.
+    // Opening again does not count them twice, and the added column works: a receive records its time.
     drop(queue);
     let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
     assert_eq!(queue.counts().unwrap(), expected);
+    let request = ReceiveRequest { max_messages: 1, wait: Duration::ZERO, visibility_timeout: None };
+    assert_eq!(queue.receive(request).await.unwrap().len(), 1);
+    let status = crate::ops::Operate::status(&queue).await.unwrap();
+    let in_flight = status.in_flight_messages.unwrap();
+    assert_eq!(in_flight.len(), 1);
+    assert!(in_flight[0].received_ms.is_some(), "{in_flight:?}");
 }
 
 #[tokio::test]
