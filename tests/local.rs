@@ -450,3 +450,27 @@ fn the_readmes_first_command_runs_the_example_to_its_documented_summary() {
         .success();
     assert_eq!(out.stdout().lines().find(|l| l.starts_with("summary: ")), Some(documented), "{out}");
 }
+
+/// `--until-empty` waiting on a backoff delay says which message it waits for and until when, instead of waiting in
+/// silence (a worker that always fails runs for minutes at 2^n-second delays).
+#[test]
+fn until_empty_says_what_it_waits_for_during_a_backoff() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let messages = messages_file(&dir, ["m".to_string()]);
+    let out = watchbot(&dir)
+        .args(["local", "--max-receive-count", "2", "--state"])
+        .arg(&state)
+        .arg("--messages")
+        .arg(&messages)
+        .args(["--until-empty", "--", "false"])
+        .success();
+    let err = out.stderr();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("watchbot local: --until-empty: waiting out the backoff of 1 message(s), retried "))
+        .unwrap_or_else(|| panic!("no waiting line: {out}"));
+    assert!(line.contains("(receive 1) at 20"), "{line}");
+    assert!(line.contains("; the last at 20"), "{line}");
+    assert_eq!(summary(&out.stdout())["dead-lettered"], 1, "{out}");
+}

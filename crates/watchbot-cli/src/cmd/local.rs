@@ -134,8 +134,8 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .with_events(sink);
 
     let summary = runtime.block_on(async {
+        let shutdown = shutdown(queue.clone(), args.until_empty, live.clone());
         let live = (std::io::stderr().is_terminal()).then(|| tokio::spawn(live_line(live.clone())));
-        let shutdown = shutdown(queue.clone(), args.until_empty);
         let result = watchbot_watcher::run(ports, &config, shutdown).await;
         if let Some(live) = live {
             live.abort();
@@ -177,17 +177,52 @@ fn queue_line(counts: &QueueCounts, state: &Path) -> String {
     )
 }
 
+/// What `--until-empty` waits for when no task runs and nothing is visible: the messages returned with a backoff
+/// delay, and when each is retried (`None` when something is visible or nothing waits).
+async fn backoff_wait_line(queue: &LocalQueue) -> Option<String> {
+    use watchbot_watcher::ops::Operate;
+    const LISTED: usize = 5;
+    let status = queue.status().await.ok()?;
+    let mut waiting = status.in_flight_messages.filter(|m| status.visible == 0 && !m.is_empty())?;
+    waiting.sort_by_key(|m| m.visible_at_ms);
+    let time = |ms: u64| watchbot_watcher::decide::rfc3339(ms);
+    let listed: Vec<String> = waiting
+        .iter()
+        .take(LISTED)
+        .map(|m| format!("{} (receive {}) at {}", m.message_id, m.receive_count, time(m.visible_at_ms)))
+        .collect();
+    let more = waiting.len().saturating_sub(LISTED);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    let last = waiting.last().map(|m| time(m.visible_at_ms)).unwrap_or_default();
+    Some(format!(
+        "watchbot local: --until-empty: waiting out the backoff of {} message(s), retried {}{more}; the last at {last}",
+        waiting.len(),
+        listed.join(", ")
+    ))
+}
+
 /// Resolves when the run should end: SIGINT, SIGTERM, or (with `--until-empty`) an empty queue.
-async fn shutdown(queue: LocalQueue, until_empty: bool) {
+async fn shutdown(queue: LocalQueue, until_empty: bool, live: Arc<Mutex<Live>>) {
     let empty = async {
         if !until_empty {
             return std::future::pending::<()>().await;
         }
+        let mut told = String::new();
         loop {
             let probe = queue.clone();
             let empty = tokio::task::spawn_blocking(move || probe.is_empty()).await;
             if let Ok(Ok(true)) = empty {
                 return;
+            }
+            // Nothing runs and nothing is visible: the run waits out backoff delays. Say for what, and until when,
+            // each time that changes, so a long wait is never silent.
+            let idle = live.lock().unwrap_or_else(|p| p.into_inner()).running == 0;
+            if idle
+                && let Some(line) = backoff_wait_line(&queue).await
+                && line != told
+            {
+                eprintln!("{line}");
+                told = line;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -82,13 +82,13 @@ mod tests {
     #[test]
     fn programs_resolve_and_their_interpreters_must_exist() {
         let dir = tempfile::tempdir().unwrap();
-        let path = std::env::var("PATH").unwrap_or_default();
+        let path = DEFAULT_PATH;
         let good = script(dir.path(), "good.sh", "#!/bin/sh\necho hi\n");
-        assert_eq!(resolve(&good, &path), Ok(PathBuf::from(&good)));
+        assert_eq!(resolve(&good, path), Ok(PathBuf::from(&good)));
         let via_env = script(dir.path(), "env.sh", "#!/usr/bin/env sh\necho hi\n");
-        assert!(resolve(&via_env, &path).is_ok());
+        assert!(resolve(&via_env, path).is_ok());
         let missing = script(dir.path(), "missing.sh", "#!/usr/bin/no-such-shell -e\necho hi\n");
-        let error = resolve(&missing, &path).unwrap_err();
+        let error = resolve(&missing, path).unwrap_err();
         assert!(
             error.ends_with(
                 "the interpreter on its first line (#!/usr/bin/no-such-shell -e) is missing or not executable"
@@ -96,15 +96,15 @@ mod tests {
             "{error}"
         );
         let env_missing = script(dir.path(), "envmissing.sh", "#!/usr/bin/env no-such-python3\n");
-        let error = resolve(&env_missing, &path).unwrap_err();
+        let error = resolve(&env_missing, path).unwrap_err();
         assert!(error.ends_with("is not in PATH: no-such-python3"), "{error}");
         let binary = script(dir.path(), "binary", "\x7fELF...");
-        assert!(resolve(&binary, &path).is_ok(), "not a script: exec decides");
+        assert!(resolve(&binary, path).is_ok(), "not a script: exec decides");
         assert_eq!(
-            resolve("./no/such/worker", &path).unwrap_err(),
+            resolve("./no/such/worker", path).unwrap_err(),
             "worker command \"./no/such/worker\" does not exist"
         );
-        assert!(resolve("no-such-worker-command", &path).unwrap_err().ends_with("was not found in PATH"));
-        assert_eq!(resolve("sh", &path).map(|p| p.file_name().unwrap().to_owned()), Ok("sh".into()));
+        assert!(resolve("no-such-worker-command", path).unwrap_err().ends_with("was not found in PATH"));
+        assert_eq!(resolve("sh", path).map(|p| p.file_name().unwrap().to_owned()), Ok("sh".into()));
     }
 }
