@@ -7,6 +7,8 @@
 //! - [`message`]: message parsing (SNS envelope or raw), the task's environment, the ECS overrides size.
 //! - [`run`](mod@run): the loop, generic over the ports: `run(ports, &config, shutdown)`.
 //! - [`events`]: the loop's typed events and sinks (JSON lines on stderr by default).
+//! - [`console`]: the watcher's own stdout and stderr, whole lines around an optional live status line.
+//! - [`output`]: a task's output, captured: lines forwarded with the message id, a bounded tail kept.
 //! - [`service`]: the watcher as a service on SQS/SNS with a runner, stopped by SIGTERM/SIGINT: `serve_env`, the
 //!   one wiring of both binaries, and the exit codes of watchbot's programs.
 //! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
@@ -24,11 +26,13 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod config;
+pub mod console;
 pub mod decide;
 pub mod events;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod message;
+pub mod output;
 pub mod ports;
 pub mod run;
 #[cfg(all(feature = "aws", feature = "local"))]
