@@ -4,6 +4,7 @@
 
 pub mod ecs;
 pub mod error;
+pub mod logs;
 pub mod sdk;
 pub mod sns;
 pub mod sqs;
