@@ -39,6 +39,8 @@ enum Command {
     Progress(cmd::progress::Args),
     /// Run the whole loop on this machine, on an embedded queue.
     Local(cmd::local::Args),
+    /// Show every attempt of a message with its task's output (local history, or CloudWatch Logs).
+    Logs(cmd::logs::Args),
 }
 
 /// Entry point of the `watchbot` binary.
@@ -72,6 +74,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Log(args) => cmd::log::run(args),
         Command::Progress(args) => cmd::progress::run(args),
         Command::Local(args) => cmd::local::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
     };
     report(result)
 }

@@ -2,6 +2,7 @@
 
 pub mod local;
 pub mod log;
+pub mod logs;
 pub mod merge;
 pub mod progress;
 pub mod send;

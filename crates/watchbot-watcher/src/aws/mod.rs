@@ -8,3 +8,4 @@ pub mod logs;
 pub mod sdk;
 pub mod sns;
 pub mod sqs;
+pub mod stack;
