@@ -9,6 +9,9 @@
 //! task that floods its output costs at most `max_line` + 2 × `tail_bytes` per stream. The runner reads only as
 //! fast as the sink takes lines, so a flood slows the task down (its pipe fills) rather than growing memory.
 //!
+//! A line the task already wrote in that text format for its own message id (a worker using `watchbot log`) is
+//! forwarded as it is, not prefixed twice.
+//!
 //! Lines are never merged: each stream (stdout, stderr) keeps its own partial line, and a line is only written out
 //! whole (one `write` per batch of whole lines). Bytes that are not UTF-8 are forwarded as they are in text format,
 //! replaced in JSON lines and in the kept tail.
@@ -74,6 +77,8 @@ impl OutputSink for Discard {
 /// The capture of one task's output.
 pub struct Capture {
     logger: Logger,
+    /// `] [worker] [<message id>] `: what follows the time in a line the task prefixed itself.
+    own_prefix: Vec<u8>,
     config: OutputConfig,
     stdout: Partial,
     stderr: Partial,
@@ -95,6 +100,7 @@ impl Capture {
         let max_line = config.max_line.max(1);
         let config = OutputConfig { max_line, ..config };
         Capture {
+            own_prefix: format!("] [worker] [{message_id}] ").into_bytes(),
             logger,
             tail: Tail::new(config.tail_bytes),
             config,
@@ -157,11 +163,22 @@ impl Capture {
         if cut > 0 {
             line.extend_from_slice(format!(" [line cut at {max_line} bytes: {cut} more bytes dropped]").as_bytes());
         }
-        self.logger.render_bytes_into(&line, &mut self.rendered);
+        if self.config.format == Format::Text && self.prefixed(&line) {
+            self.rendered.extend_from_slice(&line);
+            self.rendered.push(b'\n');
+        } else {
+            self.logger.render_bytes_into(&line, &mut self.rendered);
+        }
         self.tail.push(&line);
         // The partial buffer is reused for the next line, without growing past `max_line`.
         line.clear();
         self.partial(stream).line = line;
+    }
+
+    /// Whether the line starts `[<RFC 1123 time, 29 bytes>] [worker] [<this message id>] `.
+    fn prefixed(&self, line: &[u8]) -> bool {
+        const TIME: usize = 29;
+        line.first() == Some(&b'[') && line.get(TIME + 1..).is_some_and(|rest| rest.starts_with(&self.own_prefix))
     }
 
     fn flush(&mut self, stream: Stream) {
@@ -259,6 +276,16 @@ mod tests {
         assert!(text[2].1.ends_with("[m-1] two\n"), "{text:?}");
         assert!(text[3].1.ends_with("[m-1] three\n"), "{text:?}");
         assert_eq!(tail(&capture), ("one\nerr\ntwo\nthree\n".to_string(), 0));
+    }
+
+    #[test]
+    fn a_line_the_task_prefixed_itself_is_not_prefixed_twice() {
+        let (mut capture, lines) = capture(1024, 200);
+        capture.accept(Stream::Stdout, b"[Thu, 28 Jul 2016 00:12:37 GMT] [worker] [m-1] mine\n");
+        capture.accept(Stream::Stdout, b"[Thu, 28 Jul 2016 00:12:37 GMT] [worker] [m-2] another's\n");
+        let written = lines.0.lock().unwrap().clone();
+        assert_eq!(written[0].1, b"[Thu, 28 Jul 2016 00:12:37 GMT] [worker] [m-1] mine\n");
+        assert!(written[1].1.ends_with(b"] [worker] [m-1] [Thu, 28 Jul 2016 00:12:37 GMT] [worker] [m-2] another's\n"));
     }
 
     #[test]
