@@ -228,7 +228,8 @@ pub fn output_section(output: Option<&TaskOutput>) -> String {
             let earlier = *omitted_bytes + start as u64;
             let lines = quoted.lines().count();
             let note = if earlier > 0 { format!(", {earlier} earlier bytes not shown") } else { String::new() };
-            format!("\nRecent output (the last {lines} lines{note}):\n{quoted}")
+            let what = if lines == 1 { "the last line".to_string() } else { format!("the last {lines} lines") };
+            format!("\nRecent output ({what}{note}):\n{quoted}")
         }
     }
 }

@@ -181,7 +181,7 @@ impl TaskRunner for ProcessRunner {
             shared: Arc::clone(&self.shared),
             exited: Arc::clone(&self.exited),
             program: self.config.program.display().to_string(),
-            capture: Capture::new(&spec.message_id, self.output.clone()),
+            capture: Some(Capture::new(&spec.message_id, self.output.clone())),
         };
         let config = Arc::clone(&self.config);
         let env = spec.env.clone();
@@ -262,7 +262,8 @@ struct Owner {
     shared: Arc<Mutex<Slots>>,
     exited: Arc<Notify>,
     program: String,
-    capture: Capture,
+    /// The child's output capture, handed to its reader when the child has started.
+    capture: Option<Capture>,
 }
 
 impl Owner {
@@ -310,9 +311,11 @@ impl Owner {
         mut stop_rx: mpsc::UnboundedReceiver<String>,
     ) {
         let grace = self.grace;
-        let capture = std::mem::replace(&mut self.capture, Capture::new("", OutputConfig::default()));
         let (exited_tx, exited_rx) = tokio::sync::oneshot::channel();
-        let reader = output::read(pipes, capture, exited_rx);
+        let reader = match self.capture.take() {
+            Some(capture) => output::read(pipes, capture, exited_rx),
+            None => Err(std::io::Error::other("the output capture was already taken")),
+        };
         let mut stop_reason: Option<String> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut requests_open = true;
