@@ -301,10 +301,12 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     // The worker's lines are JSON lines on the watcher's stderr too, with their message id.
     let worker_line = serde_json::json!({"messageId": failing, "msg": "giving up: asked to exit 1"});
     assert!(
-        log_text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).any(|v| v["messageId"]
-            == worker_line["messageId"]
-            && v["msg"] == worker_line["msg"]
-            && v["time"].is_string()),
+        log_text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["messageId"] == worker_line["messageId"]
+                && v["msg"] == worker_line["msg"]
+                && v["time"].is_string()),
         "{log_text}"
     );
 }

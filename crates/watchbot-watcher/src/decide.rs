@@ -214,7 +214,9 @@ pub fn output_section(output: Option<&TaskOutput>) -> String {
     match output {
         None => String::new(),
         Some(TaskOutput::Unavailable(why)) => format!("\nRecent output: not available: {why}\n"),
-        Some(TaskOutput::Tail { text, .. }) if text.is_empty() => "\nRecent output: none (the task printed nothing)\n".to_string(),
+        Some(TaskOutput::Tail { text, .. }) if text.is_empty() => {
+            "\nRecent output: none (the task printed nothing)\n".to_string()
+        }
         Some(TaskOutput::Tail { text, omitted_bytes }) => {
             let mut start = text.len().saturating_sub(MAX_QUOTED_OUTPUT);
             if start > 0 {
@@ -493,7 +495,10 @@ mod tests {
         assert!(quoted.starts_with("line "), "{}", &quoted[..20]);
         assert!(section.contains("earlier bytes not shown"));
         let why = TaskOutput::Unavailable("no permission to read log stream w/w/t".into());
-        assert_eq!(output_section(Some(&why)), "\nRecent output: not available: no permission to read log stream w/w/t\n");
+        assert_eq!(
+            output_section(Some(&why)),
+            "\nRecent output: not available: no permission to read log stream w/w/t\n"
+        );
         let silent = TaskOutput::Tail { text: String::new(), omitted_bytes: 0 };
         assert!(output_section(Some(&silent)).contains("the task printed nothing"));
         assert_eq!(output_section(None), "");

@@ -80,7 +80,10 @@ fn tail(output: &TaskOutput) -> (&str, u64) {
 #[tokio::test]
 async fn output_is_forwarded_with_the_message_id_and_kept_per_attempt() {
     let lines = Arc::new(Lines::default());
-    let runner = runner("echo \"out of $TAG\"; echo 'half' | tr -d '\\n'; echo ' a line' >&1; echo oops >&2; exit 1", lines.clone());
+    let runner = runner(
+        "echo \"out of $TAG\"; echo 'half' | tr -d '\\n'; echo ' a line' >&1; echo oops >&2; exit 1",
+        lines.clone(),
+    );
     let handle = start(&runner, "m-1").await;
     let (state, output) = outputs(&runner, &[handle]).await.remove(0);
     assert_eq!(state, TaskState::Stopped { exit_code: Some(1), reason: "exited with code 1".into() });
@@ -172,7 +175,10 @@ async fn an_ecs_task_output_is_its_log_stream_and_says_why_when_missing() {
     let group = log_group(&["starting", "step 2", "disk full"]);
     let logs = aws.task_logs(&group, "worker", "worker");
     assert_eq!(logs.stream_of(&task_arn()), format!("worker/worker/{TASK_ID}"));
-    assert_eq!(logs.tail(&task_arn()).await, TaskOutput::Tail { text: "starting\nstep 2\ndisk full\n".into(), omitted_bytes: 0 });
+    assert_eq!(
+        logs.tail(&task_arn()).await,
+        TaskOutput::Tail { text: "starting\nstep 2\ndisk full\n".into(), omitted_bytes: 0 }
+    );
     let missing = logs.tail("arn:aws:ecs:us-east-1:123456789012:task/c/ffff").await;
     let TaskOutput::Unavailable(why) = missing else { panic!("{missing:?}") };
     assert!(why.contains("log stream worker/worker/ffff") && why.contains("does not exist"), "{why}");
@@ -221,5 +227,9 @@ async fn a_failed_ecs_task_notification_ends_with_its_log_lines() {
     assert_eq!(sent.len(), 1, "{:?}", events.names());
     assert!(sent[0].subject.ends_with(&id));
     assert!(sent[0].body.contains("Exit code: 1\n"), "{}", sent[0].body);
-    assert!(sent[0].body.ends_with("Recent output (the last 2 lines):\nstarting\ndisk full: /data\n"), "{}", sent[0].body);
+    assert!(
+        sent[0].body.ends_with("Recent output (the last 2 lines):\nstarting\ndisk full: /data\n"),
+        "{}",
+        sent[0].body
+    );
 }

@@ -166,9 +166,10 @@ fn aws(args: &Args) -> Result<ExitCode, Failure> {
         })?;
         if let Some(cluster) = &args.cluster {
             let runner = aws.ecs_runner(EcsRunnerConfig::new(cluster, "", &args.container), None);
-            let running = runner.find_running(&args.message_id).await.map_err(|e| {
-                crate::aws::port_failure(format_args!("cluster {cluster}"), "ecs ListTasks", &e)
-            })?;
+            let running = runner
+                .find_running(&args.message_id)
+                .await
+                .map_err(|e| crate::aws::port_failure(format_args!("cluster {cluster}"), "ecs ListTasks", &e))?;
             if let Some(task) = running.filter(|task| !attempts.iter().any(|a| &a.task == task)) {
                 attempts.push(TaskAttempt { task, launched_ms: 0, finished: None });
             }
@@ -183,7 +184,9 @@ fn aws(args: &Args) -> Result<ExitCode, Failure> {
         for (n, attempt) in attempts.iter().enumerate() {
             let stream = logs.stream_of(&attempt.task);
             let output = match logs.lines(&attempt.task).await {
-                Ok(lines) => TaskOutput::Tail { text: lines.iter().map(|l| format!("{l}\n")).collect(), omitted_bytes: 0 },
+                Ok(lines) => {
+                    TaskOutput::Tail { text: lines.iter().map(|l| format!("{l}\n")).collect(), omitted_bytes: 0 }
+                }
                 Err(error) => TaskOutput::Unavailable(error.message),
             };
             if args.json {
@@ -197,7 +200,8 @@ fn aws(args: &Args) -> Result<ExitCode, Failure> {
                 text.push_str("  running now\n");
             }
             if let Some(finished) = &attempt.finished {
-                let exit = finished["exit_code"].as_i64().map_or("no exit code".to_string(), |c| format!("exit code {c}"));
+                let exit =
+                    finished["exit_code"].as_i64().map_or("no exit code".to_string(), |c| format!("exit code {c}"));
                 text.push_str(&format!(
                     "  {} (receive {}), {exit}: {}\n",
                     finished["outcome"].as_str().unwrap_or("finished"),

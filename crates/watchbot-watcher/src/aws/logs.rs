@@ -71,13 +71,7 @@ impl TaskLogs {
     /// The newest [`TAIL_BYTES`] of the task's stream, whole events (one line each), oldest first.
     pub async fn tail(&self, task: &str) -> TaskOutput {
         let stream = self.stream_of(task);
-        let read = self
-            .client
-            .get_log_events()
-            .log_group_name(&self.group)
-            .log_stream_name(&stream)
-            .start_from_head(false)
-            .send();
+        let read = self.get_log_events(&stream, false, None).send();
         let output = match tokio::time::timeout(READ_DEADLINE, read).await {
             Err(_) => return TaskOutput::Unavailable(format!("log stream {stream} was not read within 4 s")),
             Ok(Err(error)) => return TaskOutput::Unavailable(self.why(&stream, &error)),
@@ -100,6 +94,17 @@ impl TaskLogs {
             text.push('\n');
         }
         TaskOutput::Tail { text, omitted_bytes: omitted as u64 }
+    }
+
+    /// A `GetLogEvents` of one of the group's streams, from its start or its end.
+    fn get_log_events(
+        &self,
+        stream: &str,
+        from_head: bool,
+        token: Option<String>,
+    ) -> aws_sdk_cloudwatchlogs::operation::get_log_events::builders::GetLogEventsFluentBuilder {
+        let request = self.client.get_log_events().log_group_name(&self.group).log_stream_name(stream);
+        request.start_from_head(from_head).set_next_token(token)
     }
 
     fn why<E: ProvideErrorMetadata + std::error::Error + 'static>(
@@ -125,16 +130,10 @@ impl TaskLogs {
         let mut size = 0;
         let mut token: Option<String> = None;
         loop {
-            let output = self
-                .client
-                .get_log_events()
-                .log_group_name(&self.group)
-                .log_stream_name(&stream)
-                .start_from_head(true)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|error| PortError::new(port_error("GetLogEvents", &error).kind, self.why(&stream, &error)))?;
+            let output =
+                self.get_log_events(&stream, true, token.clone()).send().await.map_err(|error| {
+                    PortError::new(port_error("GetLogEvents", &error).kind, self.why(&stream, &error))
+                })?;
             for message in output.events().iter().filter_map(|event| event.message()) {
                 size += message.len();
                 if size > MAX_STREAM_BYTES {

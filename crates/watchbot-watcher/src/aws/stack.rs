@@ -26,10 +26,8 @@ impl Aws {
                     port
                 },
             )?;
-        output
-            .stack_resource_detail()
-            .and_then(|detail| detail.physical_resource_id())
-            .map(str::to_string)
-            .ok_or_else(|| PortError::new(PortErrorKind::NotFound, format!("stack {stack} has no resource {logical_id}")))
+        output.stack_resource_detail().and_then(|detail| detail.physical_resource_id()).map(str::to_string).ok_or_else(
+            || PortError::new(PortErrorKind::NotFound, format!("stack {stack} has no resource {logical_id}")),
+        )
     }
 }

@@ -282,7 +282,8 @@ mod tests {
         let history = History::create(dir.path()).unwrap();
         let (recorder, writer) = history.recorder().unwrap();
         recorder.record(attempt("a", 1, "failed"));
-        recorder.record(Attempt { output: TaskOutput::Unavailable("no task ran".into()), ..attempt("a", 2, "rejected") });
+        recorder
+            .record(Attempt { output: TaskOutput::Unavailable("no task ran".into()), ..attempt("a", 2, "rejected") });
         drop(recorder);
         writer.finish().unwrap();
         let a = History::open(dir.path()).unwrap().attempts("a").unwrap();

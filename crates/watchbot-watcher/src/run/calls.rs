@@ -4,8 +4,8 @@
 //! deadline ([`crate::decide::HeartbeatTiming`]).
 
 use crate::ports::{BatchFailure, Launch, PortError, TaskOutput, TaskState};
-use std::collections::HashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::time::Instant;
