@@ -474,3 +474,56 @@ fn until_empty_says_what_it_waits_for_during_a_backoff() {
     assert!(line.contains("; the last at 20"), "{line}");
     assert_eq!(summary(&out.stdout())["dead-lettered"], 1, "{out}");
 }
+
+/// Runs a command on a pseudo-terminal (Python's `pty`, from the test Python) and returns all it wrote there.
+fn on_a_terminal(dir: &TestDir, args: &[&std::ffi::OsStr]) -> String {
+    const PTY: &str = "import os, subprocess, sys\n\
+        master, slave = os.openpty()\n\
+        child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)\n\
+        os.close(slave)\n\
+        out = b''\n\
+        while True:\n\
+        \x20   try:\n\
+        \x20       chunk = os.read(master, 65536)\n\
+        \x20   except OSError:\n\
+        \x20       break\n\
+        \x20   if not chunk:\n\
+        \x20       break\n\
+        \x20   out += chunk\n\
+        sys.stdout.buffer.write(out)\n\
+        sys.exit(child.wait())\n";
+    let python = std::env::var("WATCHBOT_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let mut command = TestCommand::new(python);
+    command.current_dir(dir.path()).args(["-c", PTY]).arg(env!("CARGO_BIN_EXE_watchbot")).args(args);
+    command.success().stdout()
+}
+
+#[test]
+fn the_live_line_is_cleared_before_worker_output_and_redrawn_after() {
+    let dir = TestDir::new();
+    let worker = dir.script("worker.sh", "#!/bin/sh\necho first line\nsleep 1\necho second line\n");
+    let messages = dir.write("m.jsonl", "{\"message\": \"a\"}\n");
+    let args: Vec<&std::ffi::OsStr> = ["local", "--until-empty", "--state", "state", "--messages"]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([messages.as_os_str(), std::ffi::OsStr::new("--"), worker.as_os_str()])
+        .collect();
+    let screen = on_a_terminal(&dir, &args);
+    const CLEAR: &str = "\r\x1b[2K";
+    assert!(screen.contains("watchbot local: running"), "no live line: {screen:?}");
+    let mut worker_lines = 0;
+    for line in screen.split('\n') {
+        if !line.contains("[worker]") {
+            continue;
+        }
+        worker_lines += 1;
+        // What the terminal shows of this line: what follows the last clear.
+        let shown = line.rsplit(CLEAR).next().unwrap_or(line);
+        assert!(shown.starts_with('['), "the live line and worker output share a line: {line:?}");
+    }
+    assert_eq!(worker_lines, 2, "{screen:?}");
+    // The live line came back after the worker's lines, and is cleared at the end before the summary.
+    let second = screen.find("second line").unwrap();
+    assert!(screen[second..].contains("watchbot local: running"), "{screen:?}");
+    assert!(screen.contains(&format!("{CLEAR}summary: ")) || screen.contains("\nsummary: "), "{screen:?}");
+}

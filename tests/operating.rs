@@ -380,3 +380,23 @@ mod sqs {
         }
     }
 }
+
+/// The attempt history answers `status`'s last failures and `dead-letter show`'s attempts, with the output.
+#[test]
+fn status_and_show_read_the_attempt_history() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    local_run(&dir, &state, "{\"message\": \"tile-9\"}\n", "echo \"boom: $Message is corrupt\"; exit 1");
+    let address = ["--state", state.to_str().unwrap()];
+    let value = status(&dir, &address);
+    let failures = value["recent_failures"].as_array().expect("recent_failures");
+    assert_eq!(failures.len(), 2, "{value}");
+    let id = id_of(&listed(&dir, &address), "tile-9");
+    assert_eq!(failures[0]["message_id"], id.as_str());
+    assert_eq!(failures[0]["receive_count"], 2, "newest first: {value}");
+    let text = watchbot(&dir).arg("status").args(address).stdout();
+    assert!(text.contains("last failures:"), "{text}");
+    let shown = watchbot(&dir).args(["dead-letter", "show"]).args(address).arg(&id).stdout();
+    assert!(shown.contains("attempts:\n"), "{shown}");
+    assert!(shown.contains("boom: tile-9 is corrupt"), "{shown}");
+}

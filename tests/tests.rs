@@ -6,6 +6,7 @@ mod exit_codes;
 mod heartbeat;
 mod local;
 mod log;
+mod logs;
 mod merge;
 mod operating;
 mod progress;

@@ -22,6 +22,7 @@ out="$WORKER_OUT/$MessageId-$ApproximateReceiveCount"
   echo "LogGroup=$LogGroup"
   echo "At=$(date +%s%N)"
 } > "$out.tmp" && mv "$out.tmp" "$out.env"
+echo "giving up: asked to $Message" >&2
 exit "${Message#exit }"
 "#;
 
@@ -297,6 +298,8 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
             assert!(body.contains("Next: returned to the queue; retry at "), "{body}");
         }
         assert!(body.contains("\nMessage=exit 1\n"), "{body}");
+        // It ends with what the worker printed last.
+        assert!(body.ends_with("Recent output (the last line):\ngiving up: asked to exit 1\n"), "{body}");
     }
     assert_eq!(counts, BTreeSet::from(["Receive count: 1", "Receive count: 2", "Receive count: 3"].map(String::from)));
     assert_eq!(notes.len(), 5, "{notes:?}");
@@ -307,6 +310,17 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     // The watcher's own logs are JSON lines with the events.
     assert!(log_text.lines().any(|l| l.contains(r#""event":"finished""#) && l.contains(r#""outcome":"rejected""#)));
     assert!(log_text.lines().any(|l| l.contains(r#""event":"stopped""#)), "{log_text}");
+    // The worker's lines are JSON lines on the watcher's stderr too, with their message id.
+    let worker_line = serde_json::json!({"messageId": failing, "msg": "giving up: asked to exit 1"});
+    assert!(
+        log_text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["messageId"] == worker_line["messageId"]
+                && v["msg"] == worker_line["msg"]
+                && v["time"].is_string()),
+        "{log_text}"
+    );
 }
 
 #[test]

@@ -44,6 +44,8 @@ enum Command {
     Status(cmd::status::Args),
     /// List, show, redrive, delete or purge the messages in a queue's dead-letter queue.
     DeadLetter(cmd::dead_letter::Args),
+    /// Show every attempt of a message with its task's output (local history, or CloudWatch Logs).
+    Logs(cmd::logs::Args),
 }
 
 /// Set (to anything) to print the full underlying error after a failure's one line.
@@ -82,6 +84,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Local(args) => cmd::local::run(args),
         Command::Status(args) => cmd::status::run(args),
         Command::DeadLetter(args) => cmd::dead_letter::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
     };
     report(result)
 }

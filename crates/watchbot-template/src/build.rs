@@ -425,12 +425,8 @@ impl Builder<'_> {
             json!({ "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*", "Condition": on_cluster }),
             // RunTask hands the worker's role to the task.
             json!({ "Effect": "Allow", "Action": "iam:PassRole", "Resource": att(&self.id("WorkerRole"), "Arn") }),
-            // Notifications quote the task's log lines.
-            json!({
-                "Effect": "Allow",
-                "Action": ["logs:FilterLogEvents", "logs:GetLogEvents"],
-                "Resource": att(&log_group, "Arn"),
-            }),
+            // Failure notifications quote the newest lines of the task's own log stream (GetLogEvents only).
+            json!({ "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": att(&log_group, "Arn") }),
         ];
         self.add(
             "WatcherRole",

@@ -206,6 +206,23 @@ fn no_kms_permission_without_kms_key_and_decrypt_on_that_key_alone_with_it() {
 }
 
 #[test]
+fn the_watcher_reads_its_log_group_with_get_log_events_alone() {
+    let template = generate(json!({}));
+    let logs: Vec<Value> = statements(&template, "WatchbotWatcherRole")
+        .into_iter()
+        .filter(|s| s["Action"].to_string().contains("logs:"))
+        .collect();
+    assert_eq!(
+        logs,
+        vec![json!({
+            "Effect": "Allow",
+            "Action": "logs:GetLogEvents",
+            "Resource": {"Fn::GetAtt": ["WatchbotLogGroup", "Arn"]},
+        })]
+    );
+}
+
+#[test]
 fn every_policy_has_a_version_and_no_star_resource_where_the_arn_is_known() {
     let template = generate(json!({"user": true, "webhook": true, "webhookKey": true, "reduce": true}));
     let mut checked = 0;

@@ -1,7 +1,7 @@
 //! Pure decisions: exit code → outcome (a table, as data), backoff delay, notification text. No I/O, no clock:
 //! the caller passes the time and the jitter.
 
-use crate::ports::Notification;
+use crate::ports::{Notification, TaskOutput};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -235,6 +235,58 @@ pub struct Report<'a> {
     /// The flags that name this queue to `watchbot dead-letter` (`--state DIR`, `--queue-url URL`), for the redrive
     /// command a dead-lettered message's notification shows; empty if not known.
     pub queue_flags: &'a str,
+    /// What the task printed (`None`: no task ran, so there is no output to quote).
+    pub output: Option<&'a TaskOutput>,
+}
+
+/// The most of a task's output a notification quotes: its newest 50 KB, in whole lines.
+pub const MAX_QUOTED_OUTPUT: usize = 50 * 1024;
+
+/// The most bytes of a notification body: SNS takes at most 256 KiB (262,144 bytes) per message; this leaves room
+/// for the subject (at most 99 characters, 396 bytes) and the rest of the request.
+pub const MAX_BODY_BYTES: usize = 260 * 1024 - 4 * 1024;
+
+/// The closing section of a notification: the task's recent output, or why there is none.
+pub fn output_section(output: Option<&TaskOutput>) -> String {
+    match output {
+        None => String::new(),
+        Some(TaskOutput::Unavailable(why)) => format!("\nRecent output: not available: {why}\n"),
+        Some(TaskOutput::Tail { text, .. }) if text.is_empty() => {
+            "\nRecent output: none (the task printed nothing)\n".to_string()
+        }
+        Some(TaskOutput::Tail { text, omitted_bytes }) => {
+            let mut start = text.len().saturating_sub(MAX_QUOTED_OUTPUT);
+            if start > 0 {
+                // From the first whole line in the window (or a char boundary, for one very long line).
+                start = text[start..].find('\n').map(|n| start + n + 1).filter(|s| *s < text.len()).unwrap_or(start);
+                while !text.is_char_boundary(start) {
+                    start += 1;
+                }
+            }
+            let quoted = &text[start..];
+            let earlier = *omitted_bytes + start as u64;
+            let lines = quoted.lines().count();
+            let note = if earlier > 0 { format!(", {earlier} earlier bytes not shown") } else { String::new() };
+            let what = if lines == 1 { "the last line".to_string() } else { format!("the last {lines} lines") };
+            format!("\nRecent output ({what}{note}):\n{quoted}")
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes on a char boundary, saying how much was cut.
+fn fit(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let note_room = 120;
+    let mut end = max.saturating_sub(note_room);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("\n... ({cut} more bytes not shown: SNS takes 256 KB per message)\n"));
+    text
 }
 
 /// The notification for a report: subject within SNS's limit, body with when, which message, outcome, exit code,
@@ -273,6 +325,10 @@ pub fn notification(report: &Report<'_>) -> Notification {
     for (key, value) in report.env {
         body.push_str(&format!("{key}={value}\n"));
     }
+    // The output section ends the body whole; the environment above it gives way to it when both do not fit.
+    let output = fit(output_section(report.output), MAX_BODY_BYTES / 2);
+    let mut body = fit(body, MAX_BODY_BYTES - output.len());
+    body.push_str(&output);
     Notification { subject: subject(report.stack_name, report.message_id), body }
 }
 
@@ -453,6 +509,7 @@ mod tests {
             next: NextStep::RetryAt(1_795_845_745_123),
             env: &env,
             queue_flags: "--state .watchbot",
+            output: None,
         };
         let n = notification(&report);
         assert_eq!(n.subject, "prod failed processing message m-1");
@@ -486,6 +543,46 @@ mod tests {
             last.body
         );
         assert!(!last.body.contains("retry at"));
+    }
+
+    #[test]
+    fn notifications_end_with_the_output_and_fit_sns() {
+        let env = BTreeMap::from([("Message".to_string(), "x".repeat(300 * 1024))]);
+        let output = TaskOutput::Tail { text: "first\nboom: disk full\n".into(), omitted_bytes: 0 };
+        let report = Report {
+            stack_name: "prod",
+            now_ms: 0,
+            message_id: "m-1",
+            outcome: Outcome::Failed,
+            exit_code: Some(1),
+            reason: "exited with code 1",
+            receive_count: 1,
+            next: NextStep::Removed,
+            env: &env,
+            queue_flags: "",
+            output: Some(&output),
+        };
+        let n = notification(&report);
+        assert!(n.body.len() <= MAX_BODY_BYTES, "{}", n.body.len());
+        assert!(n.body.ends_with("Recent output (the last 2 lines):\nfirst\nboom: disk full\n"), "{}", &n.body[..200]);
+        assert!(n.body.contains("more bytes not shown: SNS takes 256 KB per message"));
+        // A flood quotes its newest 50 KB, from a line start, and says how much came before.
+        let flood: String = (0..20_000).map(|n| format!("line {n}\n")).collect();
+        let output = TaskOutput::Tail { text: flood, omitted_bytes: 7 };
+        let section = output_section(Some(&output));
+        assert!(section.len() <= MAX_QUOTED_OUTPUT + 100, "{}", section.len());
+        assert!(section.ends_with("line 19999\n"));
+        let quoted = section.split_once("):\n").unwrap().1;
+        assert!(quoted.starts_with("line "), "{}", &quoted[..20]);
+        assert!(section.contains("earlier bytes not shown"));
+        let why = TaskOutput::Unavailable("no permission to read log stream w/w/t".into());
+        assert_eq!(
+            output_section(Some(&why)),
+            "\nRecent output: not available: no permission to read log stream w/w/t\n"
+        );
+        let silent = TaskOutput::Tail { text: String::new(), omitted_bytes: 0 };
+        assert!(output_section(Some(&silent)).contains("the task printed nothing"));
+        assert_eq!(output_section(None), "");
     }
 
     #[test]

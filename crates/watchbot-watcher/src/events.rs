@@ -222,7 +222,9 @@ pub struct StderrJson {
 impl EventSink for StderrJson {
     fn emit(&self, event: &Event) {
         if event.level() >= self.level {
-            eprintln!("{}", json_line(event, now_ms()));
+            let mut line = json_line(event, now_ms());
+            line.push('\n');
+            crate::console::write(crate::console::Stream::Stderr, line.as_bytes());
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`ops`]: the operator's view of a queue (status, dead letters listed, shown, redriven, deleted), behind the
 //!   `Operate` port that the embedded queue and the SQS adapter implement, for `watchbot status` and `dead-letter`.
 //! - [`events`]: the loop's typed events and sinks (JSON lines on stderr by default).
+//! - [`console`]: the watcher's own stdout and stderr, whole lines around an optional live status line.
+//! - [`output`]: a task's output, captured: lines forwarded with the message id, a bounded tail kept.
 //! - [`service`]: the watcher as a service on SQS/SNS with a runner, stopped by SIGTERM/SIGINT: `serve_env`, the
 //!   one wiring of both binaries, and the exit codes of watchbot's programs.
 //! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
@@ -26,6 +28,7 @@
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod config;
+pub mod console;
 pub mod decide;
 pub mod events;
 pub mod limits;
@@ -33,6 +36,7 @@ pub mod limits;
 pub mod local;
 pub mod message;
 pub mod ops;
+pub mod output;
 pub mod ports;
 pub mod run;
 #[cfg(all(feature = "aws", feature = "local"))]

@@ -208,6 +208,22 @@ pub enum TaskState {
     },
 }
 
+/// What a task printed, as the runner could get it after the task stopped (for notifications and the history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskOutput {
+    /// The task's last output: whole lines, oldest first, each ending in `\n` (invalid UTF-8 replaced), at most the
+    /// runner's tail size (`omitted_bytes` says how much earlier output was not kept).
+    Tail {
+        /// The kept lines.
+        text: String,
+        /// Bytes of earlier output that were not kept.
+        omitted_bytes: u64,
+    },
+    /// No output can be shown, and why (in the runner's words: no log group configured, no permission, stream not
+    /// written yet, ...).
+    Unavailable(String),
+}
+
 /// Runs one task per message: ECS tasks, or local child processes.
 pub trait TaskRunner: Send + Sync + 'static {
     /// Identifies a launched task (an ECS task ARN, a child process slot).
@@ -229,6 +245,14 @@ pub trait TaskRunner: Send + Sync + 'static {
     /// Asks a task to stop (StopTask; SIGTERM then SIGKILL for a child).
     fn stop(&self, handle: &Self::Handle, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// The output of a task that [`poll`](TaskRunner::poll) has just reported stopped. The loop asks only when it
+    /// needs it (a notification is due, or attempts are recorded), right after that poll, within its own deadline;
+    /// a runner may forget a task's output once the next poll starts. The default keeps none.
+    fn output(&self, handle: &Self::Handle) -> impl Future<Output = TaskOutput> + Send {
+        let _ = handle;
+        std::future::ready(TaskOutput::Unavailable("this runner keeps no task output".to_string()))
+    }
+
     /// Resolves when a launched task may have changed state (e.g. a child exited), so the loop polls at once instead
     /// of waiting for its poll timer. May resolve spuriously. The default never resolves: the loop polls on its timer.
     fn changed(&self) -> impl Future<Output = ()> + Send {
@@ -243,6 +267,36 @@ pub struct Notification {
     pub subject: String,
     /// The full text.
     pub body: String,
+}
+
+/// One attempt of a message, as recorded in the local history ([`AttemptLog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The message id.
+    pub message_id: String,
+    /// The message's subject (empty when it has none).
+    pub subject: String,
+    /// Receive count of this delivery.
+    pub receive_count: u32,
+    /// Epoch ms when the task started (when its message finished here, for an attempt that never started a task).
+    pub started_ms: u64,
+    /// Epoch ms when the task was seen stopped.
+    pub ended_ms: u64,
+    /// The outcome's name (`succeeded`, `rejected`, `returned`, `failed`).
+    pub outcome: String,
+    /// The task's exit code, if it had one.
+    pub exit_code: Option<i32>,
+    /// Why it stopped.
+    pub reason: String,
+    /// What it printed, or why that is not known.
+    pub output: TaskOutput,
+}
+
+/// Where the loop records each finished attempt (local mode: `local::history`). `record` must not block: an
+/// implementation queues the attempt and writes it elsewhere.
+pub trait AttemptLog: Send + Sync + 'static {
+    /// Records one attempt.
+    fn record(&self, attempt: Attempt);
 }
 
 /// Sends notifications.
@@ -292,6 +346,9 @@ impl<T: TaskRunner> TaskRunner for Arc<T> {
     }
     fn stop(&self, handle: &Self::Handle, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send {
         (**self).stop(handle, reason)
+    }
+    fn output(&self, handle: &Self::Handle) -> impl Future<Output = TaskOutput> + Send {
+        (**self).output(handle)
     }
     fn changed(&self) -> impl Future<Output = ()> + Send {
         (**self).changed()

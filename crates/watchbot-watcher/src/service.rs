@@ -11,6 +11,7 @@ use crate::aws::sqs::SqsQueue;
 use crate::config::{ConfigError, RunnerKind, Source, WatcherEnv};
 use crate::events::{Event, EventSink, StderrJson};
 use crate::local::process::{ProcessRunner, ProcessRunnerConfig};
+use crate::output::OutputConfig;
 use crate::ports::{Notification, Notifier, PortError, TaskRunner};
 use crate::run::{Error, Ports, RunSummary, run};
 use std::collections::BTreeMap;
@@ -160,11 +161,13 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
         };
         match (program, &env.ecs) {
             (Program::WatchProcess(config), _) => {
-                let runner = ProcessRunner::new(config);
+                // The watcher logs JSON lines: the tasks' lines are JSON lines too, with their message id.
+                let output = OutputConfig { format: watchbot_log::Format::Json, ..OutputConfig::default() };
+                let runner = ProcessRunner::new(config).with_output(output);
                 serve(Service { queue, dead_letter, notifier, runner }, &env).await
             }
             (Program::Container | Program::WatchEcs, Some(ecs)) => {
-                let runner = aws.ecs_runner(ecs.clone());
+                let runner = aws.ecs_runner(ecs.clone(), env.watcher.task_env.get("LogGroup").map(String::as_str));
                 serve(Service { queue, dead_letter, notifier, runner }, &env).await
             }
             (Program::Container | Program::WatchEcs, None) => {

@@ -8,16 +8,22 @@
 //!
 //! `--until-empty` ends the run once nothing is visible, in flight (held, or waiting out a backoff delay) or delayed;
 //! SIGINT/SIGTERM stop gracefully (running tasks are stopped, their messages returned, none deleted). Both end with a
-//! summary on stdout; a live line of the same counts is drawn on stderr while it runs, when stderr is a terminal.
+//! summary on stdout; a live line of the same counts is drawn on stderr while it runs, when stderr is a terminal
+//! (through `watchbot_watcher::console`, which clears it before any other output and redraws it after).
+//!
+//! Each task's output is forwarded line by line with its message id (`[<time>] [worker] [<id>] line`), and every
+//! attempt is recorded with its output tail in `<state>/history.sqlite` (`watchbot logs MESSAGE_ID` reads it).
 
 use crate::Failure;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use watchbot_watcher::console;
 use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
+use watchbot_watcher::local::history::History;
 use watchbot_watcher::local::notifier::LocalNotifier;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
 use watchbot_watcher::local::queue::{DEFAULT_STATE_DIR, Durability, LocalQueue, LocalQueueConfig, QueueCounts};
@@ -129,9 +135,12 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
     let live = Arc::new(Mutex::new(Live::default()));
     let sink = LocalSink { live: live.clone() };
+    let history = History::create(&state).map_err(|e| Failure::from_error(&e))?;
+    let (recorder, history_writer) = history.recorder().map_err(|e| Failure::from_error(&e))?;
     let ports = Ports::new(queue.clone(), runner, LocalNotifier::new(&state))
         .with_dead_letter(queue.dead_letter_queue())
-        .with_events(sink);
+        .with_events(sink)
+        .with_attempt_log(recorder);
 
     let summary = runtime.block_on(async {
         let shutdown = shutdown(queue.clone(), args.until_empty, live.clone());
@@ -139,10 +148,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         let result = watchbot_watcher::run(ports, &config, shutdown).await;
         if let Some(live) = live {
             live.abort();
-            eprint!("\r\x1b[2K");
+            console::set_status(None);
         }
         result
     });
+    // The loop's ports (and so the recorder) are gone: wait for the last attempts to be written.
+    if let Err(error) = history_writer.finish() {
+        eprintln!("watchbot local: {error}");
+    }
     let summary = summary.map_err(|e| Failure::from_error(&e))?;
     let counts = queue.counts().unwrap_or_default();
     // The loop counts this watcher's own dead letters (another watcher on the same state folder counts its own).
@@ -236,11 +249,16 @@ async fn shutdown(queue: LocalQueue, until_empty: bool, live: Arc<Mutex<Live>>) 
     };
     tokio::select! {
         () = empty => {}
-        () = term => eprintln!("watchbot local: SIGTERM: stopping (running tasks are stopped, their messages returned)"),
+        () = term => say("watchbot local: SIGTERM: stopping (running tasks are stopped, their messages returned)"),
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("\nwatchbot local: interrupted: stopping (running tasks are stopped, their messages returned)");
+            say("\nwatchbot local: interrupted: stopping (running tasks are stopped, their messages returned)");
         }
     }
+}
+
+/// One line on stderr, around the live line.
+fn say(line: &str) {
+    console::write(console::Stream::Stderr, format!("{line}\n").as_bytes());
 }
 
 /// `PATH` for tasks: this executable's folder first, so workers run the same `watchbot`.
@@ -320,7 +338,7 @@ fn live_text(live: &Live) -> String {
 async fn live_line(live: Arc<Mutex<Live>>) {
     loop {
         let line = live_text(&live.lock().unwrap_or_else(|p| p.into_inner()));
-        let _ = std::io::stderr().lock().write_all(format!("\r\x1b[2K{line}").as_bytes());
+        console::set_status(Some(line));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

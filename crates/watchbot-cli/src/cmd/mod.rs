@@ -3,6 +3,7 @@
 pub mod dead_letter;
 pub mod local;
 pub mod log;
+pub mod logs;
 pub mod merge;
 pub mod progress;
 pub mod queue_address;

@@ -36,7 +36,7 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::aws::error::{explain, unsent_kind};
-use crate::ports::{Launch, PortError, PortErrorKind, TaskRunner, TaskSpec, TaskState};
+use crate::ports::{Launch, PortError, PortErrorKind, TaskOutput, TaskRunner, TaskSpec, TaskState};
 
 /// ECS's limit on tasks per DescribeTasks call.
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
@@ -140,6 +140,8 @@ impl EcsRunnerConfig {
 pub struct EcsRunner {
     client: aws_sdk_ecs::Client,
     config: EcsRunnerConfig,
+    /// Where the tasks' output is read from (their awslogs streams); `None`: no output for notifications.
+    logs: Option<super::logs::TaskLogs>,
     limiter: RateLimiter,
     tokens: ClientTokens,
 }
@@ -148,7 +150,13 @@ impl EcsRunner {
     /// A runner on this client (built by the caller from `aws-config`'s standard chain).
     pub fn new(client: aws_sdk_ecs::Client, config: EcsRunnerConfig) -> EcsRunner {
         let limiter = RateLimiter::new(config.run_task_per_second);
-        EcsRunner { client, config, limiter, tokens: ClientTokens::default() }
+        EcsRunner { client, config, limiter, tokens: ClientTokens::default(), logs: None }
+    }
+
+    /// The same runner, reading a stopped task's output from its log stream (for notifications).
+    pub fn with_logs(mut self, logs: super::logs::TaskLogs) -> EcsRunner {
+        self.logs = Some(logs);
+        self
     }
 
     /// The runner's config.
@@ -292,6 +300,14 @@ impl TaskRunner for EcsRunner {
             states.extend(self.describe_batch(batch).await?);
         }
         Ok(states)
+    }
+
+    /// The newest ~50 KB of the task's awslogs stream (`aws::logs`).
+    async fn output(&self, handle: &String) -> TaskOutput {
+        match &self.logs {
+            Some(logs) => logs.tail(handle).await,
+            None => TaskOutput::Unavailable("the watcher has no LogGroup, so the task's log stream is unknown".into()),
+        }
     }
 
     async fn stop(&self, handle: &String, reason: &str) -> Result<(), PortError> {

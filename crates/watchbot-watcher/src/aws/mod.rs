@@ -4,7 +4,9 @@
 
 pub mod ecs;
 pub mod error;
+pub mod logs;
 pub mod operator;
 pub mod sdk;
 pub mod sns;
 pub mod sqs;
+pub mod stack;

@@ -4,6 +4,7 @@
 //! [`Aws`] hands out the adapters (SQS queue, SNS topic, ECS runner) on clients with bounded timeouts.
 
 use crate::aws::ecs::{EcsRunner, EcsRunnerConfig};
+use crate::aws::logs::TaskLogs;
 use crate::aws::sns::SnsTopic;
 use crate::aws::sqs::SqsQueue;
 use aws_config::timeout::TimeoutConfig;
@@ -72,9 +73,20 @@ impl Aws {
         SnsTopic::new(aws_sdk_sns::Client::new(&self.sdk), arn.into())
     }
 
-    /// The ECS runner for `config`.
-    pub fn ecs_runner(&self, config: EcsRunnerConfig) -> EcsRunner {
-        EcsRunner::new(aws_sdk_ecs::Client::new(&self.sdk), config)
+    /// The ECS runner for `config`; with a log group, it reads stopped tasks' output from their awslogs streams
+    /// (the template's stream prefix: the container's name).
+    pub fn ecs_runner(&self, config: EcsRunnerConfig, log_group: Option<&str>) -> EcsRunner {
+        let logs = log_group.map(|group| self.task_logs(group, &config.container_name, &config.container_name));
+        let runner = EcsRunner::new(aws_sdk_ecs::Client::new(&self.sdk), config);
+        match logs {
+            Some(logs) => runner.with_logs(logs),
+            None => runner,
+        }
+    }
+
+    /// The ECS tasks' log streams in `group` (`<stream_prefix>/<container>/<task id>`).
+    pub fn task_logs(&self, group: &str, stream_prefix: &str, container: &str) -> TaskLogs {
+        TaskLogs::new(aws_sdk_cloudwatchlogs::Client::new(&self.sdk), group, stream_prefix, container)
     }
 }
 

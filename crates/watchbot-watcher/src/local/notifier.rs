@@ -53,8 +53,8 @@ impl Notifier for LocalNotifier {
                 text.push_str(body_line);
                 text.push('\n');
             }
-            // One write, so the block does not interleave with the workers' output mid-line.
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            // One write, so the block does not interleave with the workers' output mid-line (and clears the live line).
+            crate::console::write(crate::console::Stream::Stderr, text.as_bytes());
         }
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {

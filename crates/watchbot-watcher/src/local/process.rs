@@ -1,8 +1,9 @@
 //! The process runner: the worker command as a child process with the task environment.
 //!
 //! One child per task. Its environment is the watcher's own (so `PATH`, `HOME`, AWS settings work) plus the task's
-//! [`TaskSpec::env`]; stdout and stderr are inherited, stdin is `/dev/null` (a worker must not read the watcher's
-//! terminal). Each child leads its own process group, so `stop` reaches the worker's own children too (a shell
+//! [`TaskSpec::env`]; stdin is `/dev/null` (a worker must not read the watcher's terminal); stdout and stderr are
+//! pipes read by the runner ([`output`] below): every line is forwarded to the watcher's own stdout or stderr with
+//! the message id, and the last `tail_bytes` of each attempt are kept for [`TaskRunner::output`]. Each child leads its own process group, so `stop` reaches the worker's own children too (a shell
 //! script's `sleep`, a pipeline), and a Ctrl-C in the terminal reaches only the watcher, which then stops its tasks
 //! gracefully.
 //!
@@ -21,7 +22,13 @@
 //! [`Launch::Started`]: its handle polls as `Stopped { exit_code: None, reason: "failed to start: ..." }`, so the loop
 //! treats it like any failed task (return with backoff, notify) and the notification says why. An `Err` would have
 //! been read as a transient runner problem and retried silently forever.
+//!
+//! Output: one reader task per child reads both pipes into an [`output::Capture`](crate::output::Capture) (whole
+//! lines forwarded, a bounded tail kept; see that module for the bounds). When the child exits, what it wrote is
+//! already in the pipes: the reader drains them, and the tail as of then is the attempt's output. A worker's own
+//! background children may keep the pipes open; their later lines are still forwarded until the pipes close.
 
+mod output;
 mod spawn;
 
 use std::collections::HashMap;
@@ -35,9 +42,10 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, mpsc};
 
-use spawn::{ChildProcess, Plan, SpawnError};
+use spawn::{ChildProcess, Pipes, Plan, SpawnError};
 
-use crate::ports::{Launch, PortError, TaskRunner, TaskSpec, TaskState};
+use crate::output::{Capture, OutputConfig};
+use crate::ports::{Launch, PortError, TaskOutput, TaskRunner, TaskSpec, TaskState};
 
 /// What the process runner runs, and how it stops it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +90,7 @@ impl std::fmt::Display for ProcessHandle {
 /// Runs one child process per task; implements [`TaskRunner`].
 pub struct ProcessRunner {
     config: Arc<ProcessRunnerConfig>,
+    output: OutputConfig,
     shared: Arc<Mutex<Slots>>,
     /// Signalled when a child exits, so the loop can poll at once (see [`TaskRunner::changed`]).
     exited: Arc<Notify>,
@@ -91,13 +100,15 @@ pub struct ProcessRunner {
 struct Slots {
     next: u64,
     slots: HashMap<u64, Slot>,
+    /// The output of the tasks the latest poll reported stopped (for [`TaskRunner::output`]), dropped at the next.
+    kept: HashMap<u64, TaskOutput>,
 }
 
 struct Slot {
     message_id: String,
     pid: Option<u32>,
     /// `None` while the child runs.
-    finished: Option<TaskState>,
+    finished: Option<(TaskState, TaskOutput)>,
     /// Stop requests (with their reason) to the task that owns the child; `None` when it never started.
     stop: Option<mpsc::UnboundedSender<String>>,
 }
@@ -107,9 +118,17 @@ impl ProcessRunner {
     pub fn new(config: ProcessRunnerConfig) -> ProcessRunner {
         ProcessRunner {
             config: Arc::new(config),
+            output: OutputConfig::default(),
             shared: Arc::new(Mutex::new(Slots::default())),
             exited: Arc::new(Notify::new()),
         }
+    }
+
+    /// The same runner, capturing output this way (default: [`OutputConfig::default`], 64 KiB kept, lines to the
+    /// console in text format).
+    pub fn with_output(mut self, output: OutputConfig) -> ProcessRunner {
+        self.output = output;
+        self
     }
 
     /// The runner's config.
@@ -162,6 +181,7 @@ impl TaskRunner for ProcessRunner {
             shared: Arc::clone(&self.shared),
             exited: Arc::clone(&self.exited),
             program: self.config.program.display().to_string(),
+            capture: Some(Capture::new(&spec.message_id, self.output.clone())),
         };
         let config = Arc::clone(&self.config);
         let env = spec.env.clone();
@@ -178,13 +198,20 @@ impl TaskRunner for ProcessRunner {
     /// `Stopped { exit_code: None, reason: "task no longer exists" }`.
     async fn poll(&self, handles: &[ProcessHandle]) -> Result<Vec<(ProcessHandle, TaskState)>, PortError> {
         let mut shared = lock(&self.shared);
+        shared.kept.clear();
         let states = handles
             .iter()
             .map(|handle| {
                 let running = shared.slots.get(&handle.0).map(|slot| slot.finished.is_none());
                 let state = match running {
                     Some(true) => TaskState::Running,
-                    Some(false) => shared.slots.remove(&handle.0).and_then(|slot| slot.finished).unwrap_or_else(gone),
+                    Some(false) => match shared.slots.remove(&handle.0).and_then(|slot| slot.finished) {
+                        Some((state, output)) => {
+                            shared.kept.insert(handle.0, output);
+                            state
+                        }
+                        None => gone(),
+                    },
                     None => gone(),
                 };
                 (*handle, state)
@@ -202,6 +229,14 @@ impl TaskRunner for ProcessRunner {
             let _ = sender.send(reason.to_string());
         }
         Ok(())
+    }
+
+    /// The kept tail of a task the latest poll reported stopped.
+    async fn output(&self, handle: &ProcessHandle) -> TaskOutput {
+        lock(&self.shared)
+            .kept
+            .remove(&handle.0)
+            .unwrap_or_else(|| TaskOutput::Unavailable("the runner no longer has this task's output".to_string()))
     }
 
     /// Resolves when a child has exited since the last call (or a launch failed), so the loop polls at once. A
@@ -227,6 +262,8 @@ struct Owner {
     shared: Arc<Mutex<Slots>>,
     exited: Arc<Notify>,
     program: String,
+    /// The child's output capture, handed to its reader when the child has started.
+    capture: Option<Capture>,
 }
 
 impl Owner {
@@ -236,37 +273,49 @@ impl Owner {
             Ok(plan) => spawn::spawn(plan).await,
             Err(error) => Err(error),
         };
-        let watched = started.and_then(|(child, pidfd)| match spawn::watch_exit(pidfd) {
-            Ok(pidfd) => Ok((child, pidfd)),
+        let watched = started.and_then(|(child, pidfd, pipes)| match spawn::watch_exit(pidfd) {
+            Ok(pidfd) => Ok((child, pidfd, pipes)),
             // Dropping `child` kills and reaps it: unwatched, it would be nobody's.
             Err(error) => Err(SpawnError::Setup { step: "watching for its exit", error }),
         });
         match watched {
-            Ok((child, pidfd)) => {
+            Ok((child, pidfd, pipes)) => {
                 if let Some(slot) = lock(&self.shared).slots.get_mut(&self.id) {
                     slot.pid = Some(child.id());
                 }
-                self.run(child, pidfd, stop_rx).await;
+                self.run(child, pidfd, pipes, stop_rx).await;
             }
             Err(error) => {
                 let reason = format!("failed to start: {}: {error}", self.program);
-                self.finish(TaskState::Stopped { exit_code: None, reason });
+                let output = TaskOutput::Unavailable("the command did not start, so it printed nothing".to_string());
+                self.finish(TaskState::Stopped { exit_code: None, reason }, output);
             }
         }
     }
 
-    fn finish(&self, state: TaskState) {
+    fn finish(&self, state: TaskState, output: TaskOutput) {
         let mut shared = lock(&self.shared);
         if let Some(slot) = shared.slots.get_mut(&self.id) {
-            slot.finished = Some(state);
+            slot.finished = Some((state, output));
             slot.stop = None;
         }
         drop(shared);
         self.exited.notify_one();
     }
 
-    async fn run(self, mut child: ChildProcess, pidfd: AsyncFd<OwnedFd>, mut stop_rx: mpsc::UnboundedReceiver<String>) {
+    async fn run(
+        mut self,
+        mut child: ChildProcess,
+        pidfd: AsyncFd<OwnedFd>,
+        pipes: Pipes,
+        mut stop_rx: mpsc::UnboundedReceiver<String>,
+    ) {
         let grace = self.grace;
+        let (exited_tx, exited_rx) = tokio::sync::oneshot::channel();
+        let reader = match self.capture.take() {
+            Some(capture) => output::read(pipes, capture, exited_rx),
+            None => Err(std::io::Error::other("the output capture was already taken")),
+        };
         let mut stop_reason: Option<String> = None;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut requests_open = true;
@@ -301,7 +350,15 @@ impl Owner {
             Ok(status) => describe(status, stop_reason.as_deref()),
             Err(error) => TaskState::Stopped { exit_code: None, reason: format!("lost track of the child: {error}") },
         };
-        self.finish(state);
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        let _ = exited_tx.send(reply_tx);
+        let output = match reader {
+            Ok(()) => reply_rx
+                .await
+                .unwrap_or_else(|_| TaskOutput::Unavailable("the output reader stopped early".to_string())),
+            Err(error) => TaskOutput::Unavailable(format!("its output could not be read: {error}")),
+        };
+        self.finish(state, output);
     }
 }
 

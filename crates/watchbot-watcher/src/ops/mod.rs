@@ -78,21 +78,48 @@ pub struct Attempt {
     pub output: Option<String>,
 }
 
-/// The last failed attempts on this queue, newest first, at most `limit`.
-///
-/// Seam: the attempt history (issue 9, item 2: `watchbot_watcher::local::history`, `recent_failures(limit)`) is not
-/// merged yet, so this returns nothing; once it is, it reads that history for the state folder `state_dir`, and
-/// `watchbot status` shows the result under "last failures" with no other change.
+/// The last failed or rejected attempts on this queue, newest first, at most `limit`: from the attempt history of
+/// the state folder `state_dir` (`local::history`); empty without one (SQS keeps no history: `watchbot logs` reads
+/// the stack's log group instead).
 pub fn recent_failures(state_dir: Option<&std::path::Path>, limit: usize) -> Vec<FailedAttempt> {
+    #[cfg(feature = "local")]
+    if let Some(history) = state_dir.and_then(|dir| crate::local::history::History::open(dir).ok()) {
+        let attempts = history.recent_failures(limit).unwrap_or_default();
+        return attempts
+            .into_iter()
+            .map(|a| FailedAttempt {
+                message_id: a.message_id,
+                receive_count: a.receive_count,
+                ended_ms: a.ended_ms,
+                reason: a.reason,
+            })
+            .collect();
+    }
     let _ = (state_dir, limit);
     Vec::new()
 }
 
-/// Every recorded attempt of a message, oldest first.
-///
-/// Seam: as [`recent_failures`], for the history's `attempts(message_id)`; `watchbot dead-letter show` prints what
-/// this returns under "attempts".
+/// Every recorded attempt of a message, oldest first, with its kept output (`watchbot dead-letter show` prints
+/// them under "attempts"); empty without a history, as [`recent_failures`].
 pub fn attempts(state_dir: Option<&std::path::Path>, message_id: &str) -> Vec<Attempt> {
+    #[cfg(feature = "local")]
+    if let Some(history) = state_dir.and_then(|dir| crate::local::history::History::open(dir).ok()) {
+        let attempts = history.attempts(message_id).unwrap_or_default();
+        return attempts
+            .into_iter()
+            .map(|a| Attempt {
+                receive_count: a.receive_count,
+                ended_ms: a.ended_ms,
+                outcome: a.outcome,
+                exit_code: a.exit_code,
+                reason: a.reason,
+                output: match a.output {
+                    crate::ports::TaskOutput::Tail { text, .. } => Some(text),
+                    crate::ports::TaskOutput::Unavailable(_) => None,
+                },
+            })
+            .collect();
+    }
     let _ = (state_dir, message_id);
     Vec::new()
 }

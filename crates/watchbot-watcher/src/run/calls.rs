@@ -3,8 +3,9 @@
 //! waits for another: a hung delete, publish or launch delays nothing but itself, and a renewal has its own
 //! deadline ([`crate::decide::HeartbeatTiming`]).
 
-use crate::ports::{BatchFailure, Launch, PortError, TaskState};
+use crate::ports::{BatchFailure, Launch, PortError, TaskOutput, TaskState};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use tokio::time::Instant;
@@ -19,8 +20,8 @@ pub(super) enum Done<H> {
     Launched { id: String, result: Result<Launch<H>, PortError> },
     /// The copy of a message too large to run to the dead-letter queue.
     DeadLetterCopied { id: String, reason: String, result: Result<String, PortError> },
-    /// One batched poll of the running tasks.
-    Polled { result: Result<Vec<(H, TaskState)>, PortError> },
+    /// One batched poll of the running tasks, and the output of the stopped ones whose output is wanted.
+    Polled { result: Result<Vec<(H, TaskState)>, PortError>, outputs: HashMap<H, TaskOutput> },
     /// A stop of one task; `timeout`: asked because of the message timeout.
     Stopped { id: String, timeout: bool, result: Result<(), PortError> },
     /// A batch of renewals sent at `sent_at`: (message id, receipt handle) per entry.

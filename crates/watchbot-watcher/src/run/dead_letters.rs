@@ -86,6 +86,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             next: NextStep::DeadLettered,
             env: &env,
             queue_flags: &self.config.queue_flags,
+            // Moved at receive time: no task ran for this receive, so there is no output to quote.
+            output: None,
         })
     }
 }

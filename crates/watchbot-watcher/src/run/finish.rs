@@ -1,13 +1,14 @@
 //! A message's end here: its outcome (from the exit code, or forced: timed out, failed to start, too large) decides
 //! a delete or a return with backoff (queued as a batched acknowledgement, the message still held until it is done)
-//! and whether people are told; on the last receive the redrive policy allows, a return at once with the
-//! dead-letter queue announced (`dead_letters`).
+//! and whether people are told (the notification ends with the task's output); on the last receive the
+//! redrive policy allows, a return at once with the dead-letter queue announced (`dead_letters`); and the
+//! attempt's record.
 
 use super::Loop;
 use super::held::{Ack, AckKind, Held, Stage};
 use crate::decide::{self, NextStep, Outcome, Report};
 use crate::events::{Event, now_ms};
-use crate::ports::{Notification, Notifier, Queue, TaskRunner};
+use crate::ports::{Attempt, Notification, Notifier, Queue, TaskOutput, TaskRunner};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -24,9 +25,14 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         reason: String,
         forced: Option<Outcome>,
         duration: Duration,
+        output: Option<TaskOutput>,
     ) {
         let outcome = forced.unwrap_or_else(|| self.config.exit_codes.outcome(exit_code));
         let Some(held) = self.held.get(id) else { return };
+        let output = output.unwrap_or_else(|| match held.stage {
+            Stage::Running(_) => TaskOutput::Unavailable("the runner gave no output for this task".to_string()),
+            _ => TaskOutput::Unavailable("no task ran".to_string()),
+        });
         let receive_count = held.message.receive_count;
         let fate =
             decide::fate(outcome, receive_count, self.config.max_receive_count, self.config.notify_after_retries);
@@ -41,7 +47,25 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
                 (AckKind::Return(delay), NextStep::RetryAt(now_ms() + delay.as_millis() as u64))
             }
         };
-        let notification = fate.notify.then(|| self.report(held, outcome, exit_code, &reason, next));
+        let notification = fate.notify.then(|| self.report(held, outcome, exit_code, &reason, next, Some(&output)));
+        if let Some(attempts) = &self.ports.attempts {
+            let ended_ms = now_ms();
+            let started_ms = match &held.stage {
+                Stage::Running(running) => running.started_ms,
+                _ => ended_ms,
+            };
+            attempts.record(Attempt {
+                message_id: id.to_string(),
+                subject: held.env.get("Subject").cloned().unwrap_or_default(),
+                receive_count,
+                started_ms,
+                ended_ms,
+                outcome: outcome.as_str().to_string(),
+                exit_code,
+                reason: reason.clone(),
+                output,
+            });
+        }
         match outcome {
             Outcome::Succeeded => self.summary.succeeded += 1,
             Outcome::Rejected => self.summary.rejected += 1,
@@ -73,6 +97,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         exit_code: Option<i32>,
         reason: &str,
         next: NextStep,
+        output: Option<&TaskOutput>,
     ) -> Notification {
         decide::notification(&Report {
             stack_name: &self.config.stack_name,
@@ -85,6 +110,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             next,
             env: &held.env,
             queue_flags: &self.config.queue_flags,
+            output,
         })
     }
 

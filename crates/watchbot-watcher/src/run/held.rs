@@ -34,6 +34,8 @@ pub(super) enum Stage<H> {
 pub(super) struct Running<H> {
     pub handle: H,
     pub launched_at: Instant,
+    /// Wall-clock epoch ms of the launch (for the attempt's record).
+    pub started_ms: u64,
     /// When the message timeout stops it (or when a failed stop is retried).
     pub deadline: Instant,
     pub timed_out: bool,

@@ -40,7 +40,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
         if let Some(reason) = self.config.task_size_limit.as_ref().and_then(|limit| limit.exceeded_by(&held.env)) {
             let Some(dead_letter) = &ports.dead_letter else {
                 let reason = format!("{reason}; no dead-letter queue is configured, so it returns to the queue");
-                self.finish(id, None, reason, Some(Outcome::Failed), Duration::ZERO);
+                self.finish(id, None, reason, Some(Outcome::Failed), Duration::ZERO, None);
                 return;
             };
             held.stage = Stage::Starting { attempts };
@@ -138,7 +138,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             Err(error) => {
                 self.error("launch", Some(id), &error);
                 let reason = format!("failed to start: {}", error.message);
-                self.finish(id, None, reason, Some(Outcome::Failed), Duration::ZERO);
+                self.finish(id, None, reason, Some(Outcome::Failed), Duration::ZERO, None);
             }
         }
     }
@@ -151,7 +151,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
                 self.emit(Event::DeadLettered { message_id: id.to_string(), reason: reason.clone() });
                 self.acknowledge(id, AckKind::Delete);
                 if let Some(held) = self.held.get(id) {
-                    let notification = self.report(held, Outcome::Failed, None, &reason, NextStep::DeadLettered);
+                    let notification = self.report(held, Outcome::Failed, None, &reason, NextStep::DeadLettered, None);
                     self.notes.push(id, notification);
                 }
             }
@@ -169,6 +169,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             held.stage = Stage::Running(Running {
                 handle,
                 launched_at: now,
+                started_ms: crate::events::now_ms(),
                 deadline,
                 timed_out: false,
                 stop: StopState::NotAsked,

@@ -36,7 +36,7 @@ pub use config::{Jitter, OnShutdown, WatcherConfig};
 
 use crate::decide::{self, HeartbeatTiming};
 use crate::events::{Event, EventSink, Level, StderrJson};
-use crate::ports::{Notifier, PortError, Queue, ReceivedMessage, TaskRunner};
+use crate::ports::{AttemptLog, Notifier, PortError, Queue, ReceivedMessage, TaskRunner};
 use calls::Calls;
 use held::Registry;
 use std::future::Future;
@@ -59,12 +59,21 @@ pub struct Ports<Q, R, N, D> {
     pub dead_letter: Option<D>,
     /// Where events go (default: JSON lines on stderr at `info`).
     pub events: Arc<dyn EventSink>,
+    /// Where each finished attempt is recorded, with the task's output (local mode's history); `None`: nowhere.
+    pub attempts: Option<Arc<dyn AttemptLog>>,
 }
 
 impl<Q: Queue, R: TaskRunner, N: Notifier> Ports<Q, R, N, Q> {
     /// Ports without a dead-letter queue, events as JSON lines on stderr.
     pub fn new(queue: Q, runner: R, notifier: N) -> Ports<Q, R, N, Q> {
-        Ports { queue, runner, notifier, dead_letter: None, events: Arc::new(StderrJson { level: Level::Info }) }
+        Ports {
+            queue,
+            runner,
+            notifier,
+            dead_letter: None,
+            events: Arc::new(StderrJson { level: Level::Info }),
+            attempts: None,
+        }
     }
 }
 
@@ -77,7 +86,14 @@ impl<Q, R, N, D> Ports<Q, R, N, D> {
             notifier: self.notifier,
             dead_letter: Some(dead_letter),
             events: self.events,
+            attempts: self.attempts,
         }
+    }
+
+    /// Records every finished attempt here (and reads every stopped task's output for it).
+    pub fn with_attempt_log(mut self, attempts: impl AttemptLog) -> Ports<Q, R, N, D> {
+        self.attempts = Some(Arc::new(attempts));
+        self
     }
 
     /// Sets where events go.
@@ -283,7 +299,7 @@ impl<'a, Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'a, Q, R, N, D> {
             Done::FoundRunning { id, result } => self.on_found_running(&id, result),
             Done::Launched { id, result } => self.on_launched(&id, result),
             Done::DeadLetterCopied { id, reason, result } => self.on_dead_letter_copied(&id, reason, result),
-            Done::Polled { result } => self.on_polled(result),
+            Done::Polled { result, mut outputs } => self.on_polled(result, &mut outputs),
             Done::Stopped { id, timeout, result } => self.on_stop_sent(&id, timeout, result),
             Done::Renewed { entries, sent_at, result } => self.on_renewed(entries, sent_at, result),
             Done::Acked { kind, entries, result } => self.on_acked(kind, entries, result),

@@ -14,6 +14,9 @@
 //! A child started here is not a `tokio::process::Child`: [`ChildProcess`] owns it (signals it while it is known
 //! not to be reaped, reaps it, kills it if dropped while running), and its pidfd (from `CLONE_PIDFD`) becomes
 //! readable when it exits, which the owner waits for with tokio's `AsyncFd`.
+//!
+//! The child's stdout and stderr are the write ends of two pipes made here (close-on-exec in the watcher, so no
+//! other child inherits them); the read ends are handed back ([`Pipes`]) for the runner to read.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString, c_void};
@@ -211,10 +214,19 @@ fn signal_group(pid: libc::pid_t, signal: libc::c_int) {
     }
 }
 
-type SpawnRequest = (Plan, tokio::sync::oneshot::Sender<Result<(ChildProcess, OwnedFd), SpawnError>>);
+/// The read ends of a started child's stdout and stderr pipes.
+pub(super) struct Pipes {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
 
-/// Starts the planned child on a spawner thread; returns it with its pidfd (readable once it has exited).
-pub(super) async fn spawn(plan: Plan) -> Result<(ChildProcess, OwnedFd), SpawnError> {
+/// A started child, its pidfd (readable once it has exited) and its output pipes.
+pub(super) type Started = (ChildProcess, OwnedFd, Pipes);
+
+type SpawnRequest = (Plan, tokio::sync::oneshot::Sender<Result<Started, SpawnError>>);
+
+/// Starts the planned child on a spawner thread; returns it with its pidfd and its output pipes.
+pub(super) async fn spawn(plan: Plan) -> Result<Started, SpawnError> {
     static SPAWNER: OnceLock<Option<std::sync::mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     let Some(spawner) = SPAWNER.get_or_init(start_spawner_threads) else { return Err(SpawnError::NoSpawner) };
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -321,6 +333,9 @@ struct ChildArgs {
     envp: Vec<*const libc::c_char>,
     working_dir: *const libc::c_char,
     devnull: RawFd,
+    /// The write ends of the output pipes, to become fds 1 and 2.
+    stdout: RawFd,
+    stderr: RawFd,
     die_with_watcher: bool,
     watcher: libc::pid_t,
     /// The step that failed ([`Step`] as a number; 0: none), and its errno: written by the child before it exits.
@@ -338,6 +353,19 @@ enum Step {
     Stdin = 4,
     WorkingDir = 5,
     Exec = 6,
+    Output = 7,
+}
+
+/// A pipe (both ends close-on-exec): (read end, write end).
+#[allow(unsafe_code)]
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    let mut fds: [libc::c_int; 2] = [-1; 2];
+    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(SpawnError::Setup { step: "making its output pipe", error: std::io::Error::last_os_error() });
+    }
+    // SAFETY: pipe2 succeeded: both are new descriptors that only we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// `/dev/null`, opened once (close-on-exec; each child makes it its stdin with `dup2`).
@@ -357,7 +385,10 @@ fn devnull() -> Result<RawFd, SpawnError> {
 /// Clones the child (on a spawner thread, whose signals are all blocked), which sets itself up and execs; returns
 /// once it has exec'd, or its error once it has given up.
 #[allow(unsafe_code)]
-fn clone_child(plan: &Plan, stack: &ChildStack) -> Result<(ChildProcess, OwnedFd), SpawnError> {
+fn clone_child(plan: &Plan, stack: &ChildStack) -> Result<Started, SpawnError> {
+    // The write ends are closed here when this returns (the child has its own copies by then, or has exited).
+    let (stdout_read, stdout_write) = pipe()?;
+    let (stderr_read, stderr_write) = pipe()?;
     let null_terminated = |strings: &[CString]| -> Vec<*const libc::c_char> {
         strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
     };
@@ -367,6 +398,8 @@ fn clone_child(plan: &Plan, stack: &ChildStack) -> Result<(ChildProcess, OwnedFd
         envp: null_terminated(&plan.envp),
         working_dir: plan.working_dir.as_ref().map_or(std::ptr::null(), |dir| dir.as_ptr()),
         devnull: devnull()?,
+        stdout: stdout_write.as_raw_fd(),
+        stderr: stderr_write.as_raw_fd(),
         die_with_watcher: plan.die_with_watcher,
         watcher: libc::pid_t::try_from(std::process::id()).unwrap_or(0),
         failed_step: AtomicI32::new(0),
@@ -397,7 +430,7 @@ fn clone_child(plan: &Plan, stack: &ChildStack) -> Result<(ChildProcess, OwnedFd
     let child = ChildProcess { pid, reaped: false };
     let step = args.failed_step.load(Ordering::SeqCst);
     if step == 0 {
-        return Ok((child, pidfd));
+        return Ok((child, pidfd, Pipes { stdout: stdout_read, stderr: stderr_read }));
     }
     let mut child = child;
     // The child has already exited (with 127): reap it now, so the failure leaves no zombie.
@@ -408,6 +441,7 @@ fn clone_child(plan: &Plan, stack: &ChildStack) -> Result<(ChildProcess, OwnedFd
         s if s == Step::DeathSignal as i32 => SpawnError::Setup { step: "setting its parent-death signal", error },
         s if s == Step::WatcherGone as i32 => SpawnError::WatcherGone,
         s if s == Step::Stdin as i32 => SpawnError::Setup { step: "making /dev/null its stdin", error },
+        s if s == Step::Output as i32 => SpawnError::Setup { step: "making the pipes its stdout and stderr", error },
         s if s == Step::WorkingDir as i32 => {
             let path = plan.working_dir.as_ref().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
             SpawnError::WorkingDir { path, error }
@@ -470,6 +504,14 @@ extern "C" fn child_main(arg: *mut c_void) -> libc::c_int {
             }
         } else if libc::dup2(args.devnull, 0) == -1 {
             fail(Step::Stdin);
+        }
+        // The output pipes become stdout and stderr (dup2 clears close-on-exec on the copy). The write ends are above
+        // 2 unless the watcher runs with stdout or stderr closed; then one may already sit on its number.
+        for (fd, target) in [(args.stdout, 1), (args.stderr, 2)] {
+            let ok = if fd == target { libc::fcntl(fd, libc::F_SETFD, 0) == 0 } else { libc::dup2(fd, target) != -1 };
+            if !ok {
+                fail(Step::Output);
+            }
         }
         if !args.working_dir.is_null() && libc::chdir(args.working_dir) != 0 {
             fail(Step::WorkingDir);
