@@ -78,12 +78,18 @@ pub struct Attempt {
     pub output: Option<String>,
 }
 
+/// The attempt history of a state folder, when there is one (a folder without one, or SQS: `None`).
+#[cfg(feature = "local")]
+fn history(state_dir: Option<&std::path::Path>) -> Option<crate::local::history::History> {
+    crate::local::history::History::open(state_dir?).ok()
+}
+
 /// The last failed or rejected attempts on this queue, newest first, at most `limit`: from the attempt history of
 /// the state folder `state_dir` (`local::history`); empty without one (SQS keeps no history: `watchbot logs` reads
 /// the stack's log group instead).
 pub fn recent_failures(state_dir: Option<&std::path::Path>, limit: usize) -> Vec<FailedAttempt> {
     #[cfg(feature = "local")]
-    if let Some(history) = state_dir.and_then(|dir| crate::local::history::History::open(dir).ok()) {
+    if let Some(history) = history(state_dir) {
         let attempts = history.recent_failures(limit).unwrap_or_default();
         return attempts
             .into_iter()
@@ -103,7 +109,7 @@ pub fn recent_failures(state_dir: Option<&std::path::Path>, limit: usize) -> Vec
 /// them under "attempts"); empty without a history, as [`recent_failures`].
 pub fn attempts(state_dir: Option<&std::path::Path>, message_id: &str) -> Vec<Attempt> {
     #[cfg(feature = "local")]
-    if let Some(history) = state_dir.and_then(|dir| crate::local::history::History::open(dir).ok()) {
+    if let Some(history) = history(state_dir) {
         let attempts = history.attempts(message_id).unwrap_or_default();
         return attempts
             .into_iter()
