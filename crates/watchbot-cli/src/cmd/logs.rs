@@ -154,9 +154,13 @@ fn aws(args: &Args) -> Result<ExitCode, Failure> {
             (Some(group), _) => group.clone(),
             (None, Some(stack)) => {
                 let logical = format!("{}LogGroup", args.prefix);
-                aws.stack_resource(stack, &logical).await.map_err(|e| {
-                    crate::aws::port_failure(format_args!("stack {stack}"), "cloudformation DescribeStackResource", &e)
-                })?
+                let failure = |e| {
+                    crate::aws::port_failure(format_args!("stack {stack}"), "cloudformation DescribeStackResources", &e)
+                };
+                aws.stack_resources(stack)
+                    .await
+                    .and_then(|r| r.require(&logical, "AWS::Logs::LogGroup"))
+                    .map_err(failure)?
             }
             (None, None) => unreachable!("aws() is called with an address"),
         };

@@ -66,36 +66,10 @@ impl Aws {
     /// The work and dead-letter queues of a deployed stack: its resources `<prefix>Queue` and
     /// `<prefix>DeadLetterQueue` (the template's logical ids; the default prefix is `Watchbot`).
     pub async fn stack_queues(&self, stack: &str, prefix: &str) -> Result<StackQueues, PortError> {
-        let client = aws_sdk_cloudformation::Client::new(self.sdk_config());
-        let output = client.describe_stack_resources().stack_name(stack).send().await.map_err(|e| {
-            let mut error = port_error("cloudformation DescribeStackResources", &e);
-            if error.message.contains("does not exist") {
-                error = PortError::new(PortErrorKind::NotFound, format!("no stack named {stack}"));
-            }
-            error
-        })?;
-        let resources = output.stack_resources();
-        let physical = |logical: &str| {
-            resources
-                .iter()
-                .find(|r| r.logical_resource_id() == Some(logical))
-                .and_then(|r| r.physical_resource_id())
-                .map(str::to_string)
-        };
-        let queue_id = format!("{prefix}Queue");
-        let Some(queue_url) = physical(&queue_id) else {
-            let queues: Vec<&str> = resources
-                .iter()
-                .filter(|r| r.resource_type() == Some("AWS::SQS::Queue"))
-                .filter_map(|r| r.logical_resource_id())
-                .collect();
-            let has = if queues.is_empty() { "none".to_string() } else { queues.join(", ") };
-            return Err(PortError::new(
-                PortErrorKind::NotFound,
-                format!("stack {stack} has no resource {queue_id} (is --prefix right? its queues: {has})"),
-            ));
-        };
-        Ok(StackQueues { queue_url, dead_letter_queue_url: physical(&format!("{prefix}DeadLetterQueue")) })
+        let resources = self.stack_resources(stack).await?;
+        let queue_url = resources.require(&format!("{prefix}Queue"), "AWS::SQS::Queue")?;
+        let dead_letter_queue_url = resources.physical(&format!("{prefix}DeadLetterQueue")).map(str::to_string);
+        Ok(StackQueues { queue_url, dead_letter_queue_url })
     }
 }
 
