@@ -1,0 +1,211 @@
+//! The owner of one container: follows its log stream into the attempt's capture, waits for its exit (through the
+//! Engine's wait, retried while the Engine does not answer), carries out stop requests, then reads the exit code,
+//! removes the container and records how it ended. The runner reports a task stopped only after its container is
+//! removed.
+
+use super::engine::{describe, status};
+use super::{Slots, lock};
+use crate::console::Stream;
+use crate::output::Capture;
+use crate::ports::{TaskOutput, TaskState};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::ContainerStateStatusEnum;
+use bollard::query_parameters::{
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// How long the log stream may take to end after the container has exited (it ends once the Engine has sent all).
+const LOG_DRAIN: Duration = Duration::from_secs(5);
+/// The pause before an Engine call that got no answer is made again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Tries of a call that ends the container's life here (inspect, remove) before giving up.
+const TRIES: u32 = 5;
+
+/// Where an owner records the end of its container.
+pub(super) struct Done {
+    pub(super) shared: Arc<Mutex<Slots>>,
+    pub(super) exited: Arc<Notify>,
+}
+
+/// One container's owner.
+pub(super) struct Owner {
+    pub(super) docker: Docker,
+    pub(super) id: String,
+    pub(super) grace: Duration,
+    pub(super) capture: Capture,
+    pub(super) done: Done,
+}
+
+/// How the wait for the exit ended.
+enum Waited {
+    Exited,
+    Gone,
+}
+
+impl Owner {
+    /// Owns the container until it has exited and been removed.
+    pub(super) async fn run(self, mut stop_rx: mpsc::UnboundedReceiver<String>) {
+        let Owner { docker, id, grace, capture, done } = self;
+        let capture = Arc::new(Mutex::new(capture));
+        let log_error = Arc::new(Mutex::new(None::<String>));
+        let mut logs = tokio::spawn(follow_logs(docker.clone(), id.clone(), capture.clone(), log_error.clone()));
+        let mut stop_reason: Option<String> = None;
+        let mut stopping: Option<tokio::task::JoinHandle<()>> = None;
+        let mut requests_open = true;
+        let waited = {
+            let wait = wait_exit(&docker, &id);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    waited = &mut wait => break waited,
+                    request = stop_rx.recv(), if requests_open => match request {
+                        Some(reason) if stop_reason.is_none() => {
+                            stop_reason = Some(reason);
+                            stopping = Some(tokio::spawn(stop(docker.clone(), id.clone(), grace)));
+                        }
+                        Some(_) => {}
+                        None => requests_open = false,
+                    },
+                }
+            }
+        };
+        if let Some(stopping) = stopping {
+            stopping.abort();
+        }
+        // The container has exited: its log stream ends once the Engine has sent everything.
+        if tokio::time::timeout(LOG_DRAIN, &mut logs).await.is_err() {
+            logs.abort();
+        }
+        let state = match waited {
+            Waited::Gone => gone(),
+            Waited::Exited => describe_exit(&docker, &id, stop_reason.as_deref()).await,
+        };
+        let output = {
+            let mut capture = capture.lock().unwrap_or_else(|p| p.into_inner());
+            capture.finish();
+            match (capture.output(), log_error.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+                (TaskOutput::Tail { text, .. }, Some(error)) if text.is_empty() => {
+                    TaskOutput::Unavailable(format!("the container's log could not be read: {error}"))
+                }
+                (output, _) => output,
+            }
+        };
+        if !matches!(waited, Waited::Gone) {
+            remove(&docker, &id).await;
+        }
+        let mut shared = lock(&done.shared);
+        if let Some(slot) = shared.slots.get_mut(&id) {
+            slot.finished = Some((state, output));
+            slot.stop = None;
+        }
+        drop(shared);
+        done.exited.notify_one();
+    }
+}
+
+fn gone() -> TaskState {
+    TaskState::Stopped { exit_code: None, reason: "the container was removed outside watchbot".to_string() }
+}
+
+/// Follows the container's stdout and stderr from its start into the capture, until the stream ends.
+async fn follow_logs(
+    docker: Docker,
+    id: String,
+    capture: Arc<Mutex<Capture>>,
+    error: Arc<Mutex<Option<String>>>,
+) {
+    let options = LogsOptionsBuilder::new().follow(true).stdout(true).stderr(true).build();
+    let mut stream = docker.logs(&id, Some(options));
+    while let Some(item) = stream.next().await {
+        let (which, bytes) = match item {
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => (Stream::Stdout, message),
+            Ok(LogOutput::StdErr { message }) => (Stream::Stderr, message),
+            Ok(LogOutput::StdIn { .. }) => continue,
+            Err(e) => {
+                *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(describe(&e));
+                return;
+            }
+        };
+        capture.lock().unwrap_or_else(|p| p.into_inner()).accept(which, &bytes);
+    }
+}
+
+/// Waits until the container is not running; an Engine that does not answer is asked again.
+async fn wait_exit(docker: &Docker, id: &str) -> Waited {
+    loop {
+        let options = WaitContainerOptionsBuilder::new().condition("not-running").build();
+        let mut wait = docker.wait_container(id, Some(options));
+        match wait.next().await {
+            Some(Ok(_)) => return Waited::Exited,
+            // bollard reports a non-zero exit code as an error; the code is read by the inspect after.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => return Waited::Exited,
+            Some(Err(error)) if status(&error) == Some(404) => return Waited::Gone,
+            Some(Err(_)) | None => tokio::time::sleep(RETRY).await,
+        }
+    }
+}
+
+/// The Engine's stop (SIGTERM, SIGKILL after the grace), asked again while the Engine does not answer.
+async fn stop(docker: Docker, id: String, grace: Duration) {
+    let seconds = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+    loop {
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        match docker.stop_container(&id, Some(options)).await {
+            Err(error) if status(&error).is_none() => tokio::time::sleep(RETRY).await,
+            // Stopped, already stopped (304) or gone: the wait sees it.
+            _ => return,
+        }
+    }
+}
+
+/// The exit code of the stopped container, and why it stopped.
+async fn describe_exit(docker: &Docker, id: &str, stop_reason: Option<&str>) -> TaskState {
+    let mut last = String::new();
+    for _ in 0..TRIES {
+        match docker.inspect_container(id, None).await {
+            Ok(inspect) => {
+                let state = inspect.state.unwrap_or_default();
+                if state.status == Some(ContainerStateStatusEnum::CREATED) {
+                    return TaskState::Stopped { exit_code: None, reason: "the container never started".to_string() };
+                }
+                let code = state.exit_code.and_then(|c| i32::try_from(c).ok());
+                let mut reason = match code {
+                    Some(code) => format!("exited with code {code}"),
+                    None => "ended without an exit code".to_string(),
+                };
+                if state.oom_killed == Some(true) {
+                    reason.push_str(" (killed: out of memory)");
+                }
+                if let Some(error) = state.error.filter(|e| !e.is_empty()) {
+                    reason.push_str(&format!(" ({error})"));
+                }
+                if let Some(stop) = stop_reason {
+                    reason.push_str(&format!(" after stop ({stop})"));
+                }
+                return TaskState::Stopped { exit_code: code, reason };
+            }
+            Err(error) if status(&error) == Some(404) => return gone(),
+            Err(error) => last = describe(&error),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    TaskState::Stopped { exit_code: None, reason: format!("lost track of the container: {last}") }
+}
+
+/// Removes the container (and its anonymous volumes), asked again while the Engine does not answer.
+async fn remove(docker: &Docker, id: &str) {
+    for _ in 0..TRIES {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match docker.remove_container(id, Some(options)).await {
+            Err(error) if status(&error).is_none() || status(&error) == Some(409) => {
+                tokio::time::sleep(RETRY).await;
+            }
+            _ => return,
+        }
+    }
+}
