@@ -8,7 +8,7 @@ use crate::util::{TestCommand, TestDir, lines, watchbot};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use watchbot_testing::docker::{DEFAULT_CMD_LINE, containers_labelled, worker_image};
+use watchbot_testing::docker::{DEFAULT_CMD_LINE, containers_labelled, worker_image, worker_image_with_watchbot};
 use watchbot_watcher::local::docker::STACK_LABEL;
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, QueueCounts};
 use watchbot_watcher::ports::OutgoingMessage;
@@ -45,8 +45,12 @@ fn options(dir: &TestDir, extra: serde_json::Value) -> std::path::PathBuf {
 
 /// `watchbot local --image <test worker> --state <state> --stack-name <stack>`, ready for more flags.
 fn local(dir: &TestDir, state: &Path, stack: &str) -> TestCommand {
+    local_image(dir, state, stack, &worker_image())
+}
+
+fn local_image(dir: &TestDir, state: &Path, stack: &str, image: &str) -> TestCommand {
     let mut command = watchbot(dir);
-    command.args(["local", "--image", &worker_image(), "--stack-name", stack, "--state"]).arg(state);
+    command.args(["local", "--image", image, "--stack-name", stack, "--state"]).arg(state);
     command.env_remove("DOCKER_HOST").deadline(Duration::from_secs(120));
     command
 }
@@ -130,6 +134,34 @@ fn the_container_gets_the_environment_contract_and_the_options() {
     let listing = std::fs::read_to_string(out_dir.join("state")).unwrap();
     assert!(listing.lines().any(|l| l == "queue.sqlite"), "{listing}");
     assert!(out.stdout().contains("] hello\n"), "{out}");
+    assert_none_left(&stack);
+}
+
+#[test]
+fn watchbot_send_and_progress_work_inside_an_image_that_has_the_binary() {
+    let dir = TestDir::new();
+    let state = dir.join("state");
+    let stack = stack();
+    let image = worker_image_with_watchbot(Path::new(env!("CARGO_BIN_EXE_watchbot")));
+    let script = "if [ \"$Message\" = first ]; then \
+                    watchbot send --topic \"$WorkTopic\" --subject next --message second && \
+                    watchbot progress set-total job-1 -t 2 && watchbot progress complete-part job-1 -p 1; \
+                  else echo \"got $Message\"; fi";
+    let file = messages(&dir, &["first"]);
+    let out = local_image(&dir, &state, &stack, &image)
+        .args(["--until-empty", "--messages"])
+        .arg(&file)
+        .args(["--", "sh", "-c", script])
+        .success();
+    let numbers = summary(&out.stdout());
+    assert_eq!((numbers["received"], numbers["succeeded"]), (2, 2), "{out}");
+    assert!(out.stdout().contains("] got second\n"), "the follow-up sent from inside the container ran: {out}");
+    let status = watchbot(&dir)
+        .args(["progress", "status", "job-1", "--json", "--table"])
+        .arg(state.join("progress.sqlite"))
+        .stdout();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["total"], 2, "{status}");
     assert_none_left(&stack);
 }
 

@@ -13,7 +13,7 @@ use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -59,12 +59,42 @@ pub async fn docker() -> Docker {
 /// The test worker image's tag, imported the first time it is asked for on this machine.
 pub fn worker_image() -> String {
     static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
-    IMAGE.get_or_init(|| block_on(build_worker_image())).clone().unwrap_or_else(|error| panic!("{error}"))
+    IMAGE.get_or_init(|| block_on(build_worker_image(None))).clone().unwrap_or_else(|error| panic!("{error}"))
 }
 
-async fn build_worker_image() -> Result<String, String> {
+/// The test worker image's tag for [`WATCHBOT_IMAGE`]: the worker image plus `program` as `/bin/watchbot` and the
+/// shared libraries it links (as `ldd` lists them, at their own paths). Imported anew once per test binary, since
+/// the program changes with every build.
+pub fn worker_image_with_watchbot(program: &Path) -> String {
+    static IMAGE: OnceLock<Result<String, String>> = OnceLock::new();
+    let program = program.to_path_buf();
+    IMAGE.get_or_init(|| block_on(build_worker_image(Some(program)))).clone().unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The tag of [`worker_image_with_watchbot`].
+pub const WATCHBOT_IMAGE: &str = "watchbot-test-worker:with-watchbot";
+
+/// Copies `program` and the libraries it links into the root file system `root`.
+fn add_program(root: &Path, program: &Path) -> Result<(), String> {
+    std::fs::copy(program, root.join("bin/watchbot")).map_err(|e| format!("{}: {e}", program.display()))?;
+    let ldd = Command::new("ldd").arg(program).output().map_err(|e| format!("cannot run ldd: {e}"))?;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = match line.split_once("=>") {
+            Some((_, target)) => target.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else { continue };
+        let to = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().expect("a library's folder")).map_err(|e| e.to_string())?;
+        std::fs::copy(path, &to).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn build_worker_image(program: Option<PathBuf>) -> Result<String, String> {
     let docker = docker().await;
-    if docker.inspect_image(WORKER_IMAGE).await.is_ok() {
+    let image = if program.is_some() { WATCHBOT_IMAGE } else { WORKER_IMAGE };
+    if program.is_none() && docker.inspect_image(WORKER_IMAGE).await.is_ok() {
         return Ok(WORKER_IMAGE.to_string());
     }
     let busybox = busybox();
@@ -80,6 +110,9 @@ async fn build_worker_image() -> Result<String, String> {
     for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| format!("{applet}: {e}"))?;
     }
+    if let Some(program) = &program {
+        add_program(root.path(), program)?;
+    }
     let tar = Command::new("tar")
         .arg("-C")
         .arg(root.path())
@@ -89,7 +122,7 @@ async fn build_worker_image() -> Result<String, String> {
     if !tar.status.success() {
         return Err(format!("tar failed: {}", String::from_utf8_lossy(&tar.stderr)));
     }
-    let (repo, tag) = WORKER_IMAGE.split_once(':').expect("the tag has a version");
+    let (repo, tag) = image.split_once(':').expect("the tag has a version");
     let changes = vec![
         "ENV PATH=/bin".to_string(),
         "ENV TMPDIR=/tmp".to_string(),
@@ -100,7 +133,7 @@ async fn build_worker_image() -> Result<String, String> {
     while let Some(step) = progress.next().await {
         step.map_err(|e| format!("cannot import the test worker image: {e}"))?;
     }
-    Ok(WORKER_IMAGE.to_string())
+    Ok(image.to_string())
 }
 
 /// The ids of the containers (running or not) carrying `label` = `value`.
