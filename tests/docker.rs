@@ -4,30 +4,13 @@
 //! killed with `kill -9` leaves its container to the next one, which adopts it (the message runs once), timeouts and
 //! SIGTERM stop containers, none is left behind, and without an Engine nothing is received.
 
-use crate::util::{TestCommand, TestDir, lines, watchbot};
-use std::collections::BTreeMap;
+use crate::util::{TestCommand, TestDir, counts, lines, summary, watchbot};
 use std::path::Path;
 use std::time::Duration;
 use watchbot_testing::docker::{DEFAULT_CMD_LINE, containers_labelled, worker_image, worker_image_with_watchbot};
 use watchbot_watcher::local::docker::STACK_LABEL;
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, QueueCounts};
 use watchbot_watcher::ports::OutgoingMessage;
-
-/// The numbers of the `summary:` line.
-fn summary(stdout: &str) -> BTreeMap<String, u64> {
-    let line = stdout.lines().find(|l| l.starts_with("summary: ")).unwrap_or_else(|| panic!("no summary in {stdout}"));
-    line["summary: ".len()..]
-        .split(", ")
-        .map(|part| {
-            let (name, n) = part.rsplit_once(' ').unwrap();
-            (name.to_string(), n.parse().unwrap())
-        })
-        .collect()
-}
-
-fn counts(state: &Path) -> QueueCounts {
-    LocalQueue::open(state, LocalQueueConfig::default()).unwrap().counts().unwrap()
-}
 
 fn messages(dir: &TestDir, bodies: &[&str]) -> std::path::PathBuf {
     let lines: Vec<String> =

@@ -8,3 +8,4 @@ pub mod notifier;
 pub mod process;
 pub mod program;
 pub mod queue;
+mod slots;

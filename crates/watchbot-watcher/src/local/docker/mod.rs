@@ -39,6 +39,7 @@ use tokio::sync::{Notify, mpsc};
 pub use either::{LocalHandle, LocalRunner};
 pub use engine::ConnectError;
 
+use super::slots::{Slots, lock};
 use crate::output::{Capture, OutputConfig};
 use crate::ports::{Launch, PortError, PortErrorKind, TaskOutput, TaskRunner, TaskSpec, TaskState};
 
@@ -158,7 +159,7 @@ pub struct DockerRunner {
     docker: Docker,
     config: Arc<DockerRunnerConfig>,
     output: OutputConfig,
-    shared: Arc<Mutex<Slots>>,
+    shared: Arc<Mutex<Slots<String>>>,
     /// Signalled when a container has exited (and been removed), so the loop polls at once.
     exited: Arc<Notify>,
 }
@@ -167,21 +168,6 @@ impl std::fmt::Debug for DockerRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DockerRunner").field("config", &self.config).finish_non_exhaustive()
     }
-}
-
-#[derive(Default)]
-struct Slots {
-    slots: HashMap<String, Slot>,
-    /// The output of the tasks the latest poll reported stopped (for [`TaskRunner::output`]), dropped at the next.
-    kept: HashMap<String, TaskOutput>,
-}
-
-struct Slot {
-    message_id: String,
-    /// `None` while the container runs.
-    finished: Option<(TaskState, TaskOutput)>,
-    /// Stop requests (with their reason) to the container's owner.
-    stop: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl DockerRunner {
@@ -212,14 +198,13 @@ impl DockerRunner {
 
     /// How many containers this runner owns that have not exited.
     pub fn running(&self) -> usize {
-        lock(&self.shared).slots.values().filter(|slot| slot.finished.is_none()).count()
+        lock(&self.shared).running()
     }
 
     /// Registers a container and starts its owner.
     fn own(&self, id: &str, message_id: &str) {
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
-        let slot = Slot { message_id: message_id.to_string(), finished: None, stop: Some(stop_tx) };
-        lock(&self.shared).slots.insert(id.to_string(), slot);
+        lock(&self.shared).insert(id.to_string(), message_id, stop_tx);
         let owner = owner::Owner {
             docker: self.docker.clone(),
             id: id.to_string(),
@@ -240,14 +225,7 @@ impl TaskRunner for DockerRunner {
     type Handle = String;
 
     async fn find_running(&self, message_id: &str) -> Result<Option<String>, PortError> {
-        let own = {
-            let shared = lock(&self.shared);
-            shared
-                .slots
-                .iter()
-                .find(|(_, slot)| slot.finished.is_none() && slot.message_id == message_id)
-                .map(|(id, _)| id.clone())
-        };
+        let own = lock(&self.shared).running_for(message_id).next().cloned();
         if own.is_some() {
             return Ok(own);
         }
@@ -274,7 +252,7 @@ impl TaskRunner for DockerRunner {
         // A running one first, then the newest.
         adoptable.sort();
         let Some((_, _, id)) = adoptable.pop() else { return Ok(None) };
-        let known = lock(&self.shared).slots.contains_key(&id);
+        let known = lock(&self.shared).contains(&id);
         if !known {
             self.own(&id, message_id);
         }
@@ -300,62 +278,27 @@ impl TaskRunner for DockerRunner {
         Ok(Launch::Started(created.id))
     }
 
-    /// Reports each container's state. A finished one is reported once and then forgotten; asking again, or about a
-    /// container this runner does not own, answers `Stopped { exit_code: None, reason: "task no longer exists" }`.
+    /// Reports each container's state, from what the owners recorded: a finished one is reported once and then
+    /// forgotten; one this runner does not own is `Stopped { exit_code: None, reason: "task no longer exists" }`.
     async fn poll(&self, handles: &[String]) -> Result<Vec<(String, TaskState)>, PortError> {
-        let mut shared = lock(&self.shared);
-        shared.kept.clear();
-        let states = handles
-            .iter()
-            .map(|handle| {
-                let running = shared.slots.get(handle).map(|slot| slot.finished.is_none());
-                let state = match running {
-                    Some(true) => TaskState::Running,
-                    Some(false) => match shared.slots.remove(handle).and_then(|slot| slot.finished) {
-                        Some((state, output)) => {
-                            shared.kept.insert(handle.clone(), output);
-                            state
-                        }
-                        None => gone(),
-                    },
-                    None => gone(),
-                };
-                (handle.clone(), state)
-            })
-            .collect();
-        Ok(states)
+        Ok(lock(&self.shared).poll(handles))
     }
 
     /// Asks the owner to stop the container (the Engine's stop: SIGTERM now, SIGKILL after the grace). Returns at
     /// once; `poll` reports the exit. Stopping a finished or unknown container is not an error.
     async fn stop(&self, handle: &String, reason: &str) -> Result<(), PortError> {
-        let shared = lock(&self.shared);
-        if let Some(sender) = shared.slots.get(handle).and_then(|slot| slot.stop.as_ref()) {
-            let _ = sender.send(reason.to_string());
-        }
+        lock(&self.shared).stop(handle, reason);
         Ok(())
     }
 
     /// The kept tail of a container the latest poll reported stopped.
     async fn output(&self, handle: &String) -> TaskOutput {
-        lock(&self.shared)
-            .kept
-            .remove(handle)
-            .unwrap_or_else(|| TaskOutput::Unavailable("the runner no longer has this task's output".to_string()))
+        lock(&self.shared).output(handle)
     }
 
     async fn changed(&self) {
         self.exited.notified().await
     }
-}
-
-fn gone() -> TaskState {
-    TaskState::Stopped { exit_code: None, reason: "task no longer exists".to_string() }
-}
-
-fn lock(shared: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
-    // Every update is a single insert, remove or assignment: a panic while holding the lock leaves the map whole.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! RFC 3339 with nanoseconds, so they compare as text).
 
 use super::engine::{describe, status};
-use super::{Slots, lock};
 use crate::console::Stream;
+use crate::local::slots::{Slots, lock};
 use crate::output::Capture;
 use crate::ports::{TaskOutput, TaskState};
 use bollard::Docker;
@@ -33,7 +33,7 @@ const TRIES: u32 = 5;
 
 /// Where an owner records the end of its container.
 pub(super) struct Done {
-    pub(super) shared: Arc<Mutex<Slots>>,
+    pub(super) shared: Arc<Mutex<Slots<String>>>,
     pub(super) exited: Arc<Notify>,
 }
 
@@ -105,12 +105,7 @@ impl Owner {
         if !matches!(waited, Waited::Gone) {
             remove(&docker, &id).await;
         }
-        let mut shared = lock(&done.shared);
-        if let Some(slot) = shared.slots.get_mut(&id) {
-            slot.finished = Some((state, output));
-            slot.stop = None;
-        }
-        drop(shared);
+        lock(&done.shared).finish(&id, state, output);
         done.exited.notify_one();
     }
 }
