@@ -300,3 +300,65 @@ fn image_flags_are_checked() {
     // Without --image, `local` still needs its command.
     watchbot(&dir).args(["local", "--config", "x.json"]).fails_with(2);
 }
+
+#[test]
+fn watch_with_the_docker_runner_runs_each_sqs_message_as_a_container() {
+    let moto = watchbot_testing::moto();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = TestDir::new();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let stack = stack();
+    let sqs = aws_sdk_sqs::Client::new(&runtime.block_on(moto.sdk_config()));
+    let queue_url = runtime.block_on(async {
+        let queue = sqs.create_queue().queue_name(watchbot_testing::unique_name("docker")).send().await.expect("queue");
+        let url = queue.queue_url().expect("url").to_string();
+        for body in ["exit 0", "exit 3"] {
+            sqs.send_message().queue_url(&url).message_body(body).send().await.expect("send");
+        }
+        url
+    });
+    let config =
+        options(&dir, serde_json::json!({"mounts": format!("{}:/out", out.display()), "env": {"Color": "red"}}));
+    let script = "echo \"$Message $Color $WorkTopic\" > /out/$MessageId; echo \"ran $Message\"; exit ${Message#exit }";
+    let mut child = watchbot(&dir)
+        .moto(moto)
+        .args(["watch", "--runner", "docker", "--image", &worker_image(), "--config"])
+        .arg(&config)
+        .args(["--queue-url", &queue_url, "--stack-name", &stack, "--workers", "2", "--", "sh", "-c", script])
+        .env("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")
+        .env_remove("DOCKER_HOST")
+        .deadline(Duration::from_secs(90))
+        .spawn();
+    let queue_empty = || {
+        let attributes = runtime.block_on(async {
+            sqs.get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .expect("attributes")
+        });
+        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attributes.attributes().and_then(|a| a.get(&name).cloned()).unwrap_or_default()
+        };
+        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == "0"
+            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == "0"
+    };
+    child.wait_for_every(Duration::from_millis(500), "both messages deleted (exit 0 and 3)", || {
+        std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) == 2 && queue_empty()
+    });
+    child.terminate();
+    let finished = child.wait().assert_success();
+    let mut seen: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|entry| std::fs::read_to_string(entry.path()).unwrap())
+        .collect();
+    seen.sort();
+    let topic = "arn:aws:sns:us-east-1:123456789012:work";
+    assert_eq!(seen, vec![format!("exit 0 red {topic}\n"), format!("exit 3 red {topic}\n")], "{finished}");
+    // The containers' lines are JSON lines with their message id, as the watcher's own.
+    assert!(finished.stdout().contains("\"msg\":\"ran exit 3\""), "{finished}");
+    assert_none_left(&stack);
+}
