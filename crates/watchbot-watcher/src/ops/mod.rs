@@ -8,6 +8,7 @@
 //! an unknown id is an [`OpsError::UnknownId`] and nothing is done. A redrive sends a message to the work queue, then
 //! deletes its dead letter, so a crash in between leaves a duplicate, never a loss.
 
+pub mod outcomes;
 pub mod receiving;
 
 use crate::message;
