@@ -247,14 +247,13 @@ async function outcomes() {
   const sums = { succeeded: 0, failed: 0, rejected: 0 };
   for (const m of minutes) for (const k in sums) sums[k] += m[k];
   for (const k in sums) $("sum-" + k).textContent = sums[k];
-  const W = 600, H = 150, top = 8, bottom = 18, left = 26;
+  const W = 600, H = 150, top = 4, bottom = 2, left = 0;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img",
     "aria-label": `succeeded ${sums.succeeded}, failed ${sums.failed}, rejected ${sums.rejected} in the last hour` });
   const max = Math.max(1, ...minutes.map((m) => m.succeeded + m.failed + m.rejected));
   const slot = (W - left) / Math.max(1, minutes.length);
   const scale = (H - top - bottom) / max;
-  chart.append(svg("line", { x1: left, x2: W, y1: H - bottom, y2: H - bottom, class: "axis" }));
-  const label = svg("text", { x: 0, y: top + 8 }); label.textContent = max; chart.append(label);
+  chart.append(svg("line", { x1: 0, x2: W, y1: H - bottom, y2: H - bottom, class: "axis" }));
   minutes.forEach((m, i) => {
     let y = H - bottom;
     for (const [k, cls] of [["succeeded", "ok"], ["failed", "fail"], ["rejected", "rej"]]) {
@@ -266,11 +265,9 @@ async function outcomes() {
       chart.append(rect);
     }
   });
-  if (minutes.length) {
-    for (const [i, text] of [[0, time(minutes[0].start_ms)], [minutes.length - 1, "now"]]) {
-      const t = svg("text", { x: i === 0 ? left : W - 20, y: H - 4 }); t.textContent = text; chart.append(t);
-    }
-  }
+  // Labels in HTML, so a narrow screen does not stretch them with the bars.
+  $("chart-axis").replaceChildren(el("span", {}, minutes.length ? time(minutes[0].start_ms) : ""),
+    el("span", {}, "peak " + max + "/min"), el("span", {}, "now"));
   $("chart").replaceChildren(chart);
 }
 
