@@ -175,8 +175,7 @@ async fn the_page_shows_a_local_run_live_and_redrives_and_purges_dead_letters() 
     assert!(client.title().await.unwrap().starts_with("watchbot"));
 
     // The run arrives without a reload: the job's bar fills, the failures and dead letters appear.
-    until(&client, "#jobs .job[data-id='job-1'] .num", "job-1 complete", |t| t.starts_with("4 / 4 parts · 100%"))
-        .await;
+    until(&client, "#jobs .job[data-id='job-1'] .num", "job-1 complete", |t| t.starts_with("4 / 4 parts · 100%")).await;
     until(&client, "#count-dead_letters", "two dead letters", |t| t == "2").await;
     until_count(&client, "#dead-letters .letter", "two dead letters listed", |n| n == 2).await;
     until(&client, "#count-visible", "nothing visible", |t| t == "0").await;
@@ -188,12 +187,14 @@ async fn the_page_shows_a_local_run_live_and_redrives_and_purges_dead_letters() 
     until_count(&client, &failures_of_flaky, "the flaky message's failure", |n| n == 1).await;
     // Its attempts open with the worker's output.
     click(&client, &format!("{failures_of_flaky} summary")).await;
-    until(&client, "#failures .attempts pre", "the attempt's output", |t| t.contains("crashing on the first try")).await;
+    until(&client, "#failures .attempts pre", "the attempt's output", |t| t.contains("crashing on the first try"))
+        .await;
     screenshot(&client, "dashboard.png").await;
 
     // Redrive from the page: the message runs again (and, being flaky on its first receive, fails again).
     click(&client, &format!("#dead-letters .letter[data-id='{flaky}'] button.redrive")).await;
-    until(&client, "#banner", "the redrive's answer", |t| t.contains("Sent back to the work queue: 1 dead letter")).await;
+    until(&client, "#banner", "the redrive's answer", |t| t.contains("Sent back to the work queue: 1 dead letter"))
+        .await;
     until_count(&client, &failures_of_flaky, "the redriven message's second run", |n| n == 2).await;
     until(&client, "#count-dead_letters", "it dead-lettered again", |t| t == "2").await;
     local.terminate();

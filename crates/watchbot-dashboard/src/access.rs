@@ -136,13 +136,13 @@ impl Access {
                     return Err((StatusCode::FORBIDDEN, format!("cross-origin request from {origin:?} refused")));
                 }
             }
-            if let Some(site) = headers.get("sec-fetch-site") {
-                if site.as_bytes() != b"same-origin" {
-                    return Err((
-                        StatusCode::FORBIDDEN,
-                        format!("cross-site request refused (Sec-Fetch-Site: {})", site.to_str().unwrap_or("?")),
-                    ));
-                }
+            if let Some(site) = headers.get("sec-fetch-site")
+                && site.as_bytes() != b"same-origin"
+            {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    format!("cross-site request refused (Sec-Fetch-Site: {})", site.to_str().unwrap_or("?")),
+                ));
             }
         }
         Ok(())
@@ -199,8 +199,7 @@ mod tests {
         for good in ["127.0.0.1:8417", "localhost:8417", "LOCALHOST:8417"] {
             assert!(loopback.host_allowed(good), "{good}");
         }
-        for bad in ["evil.example:8417", "127.0.0.1:80", "127.0.0.2:8417", "localhost", "", "127.0.0.1:x", "::1:8417"]
-        {
+        for bad in ["evil.example:8417", "127.0.0.1:80", "127.0.0.2:8417", "localhost", "", "127.0.0.1:x", "::1:8417"] {
             assert!(!loopback.host_allowed(bad), "{bad}");
         }
         let v6 = access("[::1]:9000");

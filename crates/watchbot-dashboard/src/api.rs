@@ -123,8 +123,9 @@ async fn overview<Q: Operate + 'static>(State(app): Shared<Q>) -> Response {
         Err(e) => return ops_error(e),
     };
     let state_dir = app.sources.state_dir.clone();
-    let failures =
-        tokio::task::spawn_blocking(move || ops::recent_failures(state_dir.as_deref(), FAILURES)).await.unwrap_or_default();
+    let failures = tokio::task::spawn_blocking(move || ops::recent_failures(state_dir.as_deref(), FAILURES))
+        .await
+        .unwrap_or_default();
     axum::Json(json!({
         "title": app.sources.title,
         "now_ms": now_ms(),
@@ -218,19 +219,22 @@ struct Action {
     confirm: bool,
 }
 
-fn action(body: &Bytes) -> Result<Action, Response> {
+fn action(body: &Bytes) -> Result<Action, Box<Response>> {
     if body.is_empty() {
         return Ok(Action::default());
     }
     serde_json::from_slice(body).map_err(|e| {
-        error(StatusCode::BAD_REQUEST, format!("the body must be {{\"ids\": [...], \"all\": bool, \"confirm\": bool}}: {e}"))
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"ids\": [...], \"all\": bool, \"confirm\": bool}}: {e}"),
+        ))
     })
 }
 
 async fn redrive<Q: Operate + 'static>(State(app): Shared<Q>, body: Bytes) -> Response {
     let action = match action(&body) {
         Ok(action) => action,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let ids = match (action.all, action.ids.is_empty()) {
         (true, true) => None,
@@ -246,7 +250,7 @@ async fn redrive<Q: Operate + 'static>(State(app): Shared<Q>, body: Bytes) -> Re
 async fn delete<Q: Operate + 'static>(State(app): Shared<Q>, body: Bytes) -> Response {
     let action = match action(&body) {
         Ok(action) => action,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if action.ids.is_empty() || action.all {
         return error(StatusCode::BAD_REQUEST, "give \"ids\" (a purge is /api/dead-letters/purge)".into());
@@ -266,7 +270,7 @@ async fn delete<Q: Operate + 'static>(State(app): Shared<Q>, body: Bytes) -> Res
 async fn purge<Q: Operate + 'static>(State(app): Shared<Q>, body: Bytes) -> Response {
     let action = match action(&body) {
         Ok(action) => action,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if !action.confirm {
         return error(

@@ -29,8 +29,9 @@ async fn fixture() -> Fixture {
     let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(dir.path(), config).unwrap();
     let dead_id = queue.send(OutgoingMessage { body: "bad".into(), ..Default::default() }).await.unwrap();
-    let request = ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(60)) };
-    let got = queue.receive(request.clone()).await.unwrap();
+    let request =
+        ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(60)) };
+    let got = queue.receive(request).await.unwrap();
     queue.change_visibility(&got[0].receipt_handle, Duration::ZERO).await.unwrap();
     assert!(queue.receive(request).await.unwrap().is_empty(), "the second receive moves it to the dead letters");
     let store = EmbeddedStore::open(dir.path().join("progress.sqlite")).await.unwrap();
@@ -253,7 +254,8 @@ async fn purge_and_bulk_delete_need_confirm_and_bad_bodies_are_one_line() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!error_of(&body).is_empty() && !error_of(&body).contains('\n'), "{body}");
     f.assert_unchanged();
-    let (status, _, body) = f.send(f.post("/api/dead-letters/purge").body(Body::from(r#"{"confirm":true}"#)).unwrap()).await;
+    let (status, _, body) =
+        f.send(f.post("/api/dead-letters/purge").body(Body::from(r#"{"confirm":true}"#)).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(f.queue.counts().unwrap().dead_lettered, 0);
 }

@@ -20,7 +20,8 @@
 mod counter;
 
 use crate::{
-    Completion, Error, JobList, JobState, LIST_SCAN_PAGES, Layout, PART_SEPARATOR, SetTotal, Store, check_job, check_part, check_text, check_total, not_pending,
+    Completion, Error, JobList, JobState, LIST_SCAN_PAGES, Layout, PART_SEPARATOR, SetTotal, Store, check_job,
+    check_part, check_text, check_total, not_pending,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;

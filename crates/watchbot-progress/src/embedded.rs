@@ -14,7 +14,8 @@
 //! so what runs locally runs in production.
 
 use crate::{
-    Completion, Error, JobList, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total, not_pending,
+    Completion, Error, JobList, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total,
+    not_pending,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;

@@ -26,8 +26,7 @@ fn asks_for_the_stack_sums(input: &GetMetricDataInput) -> bool {
             && stat.and_then(|s| s.stat()) == Some("Sum")
             && metric.and_then(|m| m.namespace()) == Some("Watchbot/my-stack")
     });
-    let names: Vec<&str> =
-        queries.iter().filter_map(|q| q.metric_stat()?.metric()?.metric_name()).collect();
+    let names: Vec<&str> = queries.iter().filter_map(|q| q.metric_stat()?.metric()?.metric_name()).collect();
     ids == ["succeeded", "failed", "rejected"]
         && names == ["Succeeded", "Failed", "Rejected"]
         && stats_ok
@@ -37,8 +36,8 @@ fn asks_for_the_stack_sums(input: &GetMetricDataInput) -> bool {
 
 #[tokio::test]
 async fn outcomes_per_minute_come_from_the_stack_metrics() {
-    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data).match_requests(asks_for_the_stack_sums).then_output(
-        || {
+    let rule =
+        mock!(aws_sdk_cloudwatch::Client::get_metric_data).match_requests(asks_for_the_stack_sums).then_output(|| {
             let result = |id: &str, points: &[(u64, f64)]| {
                 MetricDataResult::builder()
                     .id(id)
@@ -51,8 +50,7 @@ async fn outcomes_per_minute_come_from_the_stack_metrics() {
                 .metric_data_results(result("failed", &[(0, 1.0)]))
                 .metric_data_results(result("rejected", &[(5, 1.0)]))
                 .build()
-        },
-    );
+        });
     let client = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&rule]);
     let outcomes = MetricOutcomes::new(client, namespace("my-stack"));
     assert_eq!(outcomes.namespace(), "Watchbot/my-stack");
