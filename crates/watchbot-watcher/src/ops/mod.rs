@@ -1,6 +1,6 @@
 //! Operating a queue: what is in it and what sits in its dead-letter queue, and acting on dead letters (redrive,
 //! delete, purge). The same calls on the embedded queue (`local::queue`) and on SQS (`aws::dead_letters`), behind
-//! the [`Operate`] port, so `watchbot status`, `watchbot dead-letter` and a future dashboard share one
+//! the [`Operate`] port, so `watchbot status`, `watchbot dead-letter` and the dashboard share one
 //! implementation and one behaviour.
 //!
 //! Looking never consumes: listing and showing dead letters leave every message where it was (on SQS the received
