@@ -296,10 +296,17 @@ function every(name, fn, localMs, remoteMs) {
       await fn();
       if (name === "overview") banner("");
     } catch (e) {
-      if (name === "overview") {
+      if (e instanceof Refused) {
+        // The token form is shown; nothing else to say.
+      } else if (name === "overview") {
         $("live-dot").className = "dot off";
         $("updated").textContent = "not updated since " + $("updated").textContent.replace(/^.*· /, "");
-        if (!(e instanceof Refused)) banner(e.message);
+        banner(e.message);
+      } else if (name === "outcomes") {
+        $("chart-source").textContent = "Cannot read the outcomes: " + e.message;
+      } else if (name === "jobs") {
+        $("jobs-empty").textContent = "Cannot list the jobs: " + e.message;
+        $("jobs-empty").hidden = false;
       }
     }
     timers[name] = setTimeout(run, remote ? remoteMs : localMs);
