@@ -202,6 +202,10 @@ async function deadLetters() {
         el("button", { type: "button", class: "delete danger", onclick: () => act("delete", { ids: [d.message_id] }) }, "Delete")),
       el("div", { class: "msg" }, subject + d.message)));
   }
+  if (data.total > data.dead_letters.length) {
+    box.append(el("p", { class: "note" }, "The first " + data.dead_letters.length + " of " + data.total
+      + " dead letters; `watchbot dead-letter list` shows every one. Redrive all and Purge act on all of them."));
+  }
   $("dead-empty").textContent = "No dead letters.";
   $("dead-empty").hidden = data.dead_letters.length > 0;
   $("redrive-all").disabled = data.dead_letters.length === 0;

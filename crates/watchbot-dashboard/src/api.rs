@@ -6,7 +6,7 @@
 //! | `GET /`, `/app.js`, `/app.css` | the page (the token embedded on loopback) |
 //! | `GET /api/overview` | `Operate::status` (counts, oldest age, messages in flight) and `ops::recent_failures` |
 //! | `GET /api/outcomes` | the chart: outcomes per minute for the last hour ([`crate::Chart`]) |
-//! | `GET /api/dead-letters` | `Operate::dead_letters`, each as `watchbot dead-letter list --json` prints it |
+//! | `GET /api/dead-letters` | `Operate::dead_letters`: the first 200, each as `dead-letter list --json` prints it (texts cut at 1,000 characters), and `total` |
 //! | `GET /api/messages/{id}/attempts` | `ops::attempts`: a message's attempts with their output |
 //! | `GET /api/jobs` | `Store::list_jobs`: reduce-mode jobs |
 //! | `POST /api/dead-letters/redrive` | `{"ids": [...]}` or `{"all": true}`: `Operate::redrive` |
@@ -36,6 +36,10 @@ const STYLE: &str = include_str!("../assets/app.css");
 const FAILURES: usize = 20;
 /// Jobs listed.
 const JOBS: usize = 50;
+/// Dead letters listed (all are counted; `watchbot dead-letter list` shows every one).
+const LISTED_DEAD_LETTERS: usize = 200;
+/// Characters of a dead letter's message and body sent to the page (`watchbot dead-letter show` has them whole).
+const LISTED_CHARS: usize = 1000;
 /// Minutes charted.
 const MINUTES: u32 = 60;
 
@@ -153,11 +157,25 @@ async fn outcomes<Q: Operate + 'static>(State(app): Shared<Q>) -> Response {
 async fn dead_letters<Q: Operate + 'static>(State(app): Shared<Q>) -> Response {
     match app.sources.queue.dead_letters().await {
         Ok(letters) => {
-            let letters: Vec<Value> = letters.iter().map(|l| l.to_json()).collect();
-            axum::Json(json!({ "dead_letters": letters })).into_response()
+            let listed: Vec<Value> = letters.iter().take(LISTED_DEAD_LETTERS).map(listed_letter).collect();
+            axum::Json(json!({ "dead_letters": listed, "total": letters.len() })).into_response()
         }
         Err(e) => ops_error(e),
     }
+}
+
+/// A dead letter as `watchbot dead-letter list --json` prints it, its message and body cut to [`LISTED_CHARS`].
+fn listed_letter(letter: &ops::DeadLetter) -> Value {
+    let mut value = letter.to_json();
+    for key in ["message", "body"] {
+        if let Some(text) = value[key].as_str()
+            && text.chars().count() > LISTED_CHARS
+        {
+            let cut: String = text.chars().take(LISTED_CHARS).collect();
+            value[key] = Value::String(format!("{cut}…"));
+        }
+    }
+    value
 }
 
 async fn attempts<Q: Operate + 'static>(State(app): Shared<Q>, Path(id): Path<String>) -> Response {

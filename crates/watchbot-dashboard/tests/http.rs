@@ -215,6 +215,7 @@ async fn the_page_reads_the_counts_dead_letters_failures_jobs_and_chart() {
     let letters = f.json("/api/dead-letters").await;
     assert_eq!(letters["dead_letters"][0]["message_id"], f.dead_id.as_str(), "{letters}");
     assert_eq!(letters["dead_letters"][0]["message"], "bad");
+    assert_eq!(letters["total"], 1);
     let jobs = f.json("/api/jobs").await;
     assert_eq!(jobs["jobs"][0]["id"], "job-1", "{jobs}");
     assert_eq!((jobs["jobs"][0]["percent"].as_u64(), jobs["jobs"][0]["remaining"].as_u64()), (Some(25), Some(3)));
