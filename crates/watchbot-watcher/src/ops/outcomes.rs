@@ -108,3 +108,54 @@ mod tests {
         assert_eq!(minutes.iter().map(|m| m.succeeded + m.failed + m.rejected).sum::<u64>(), 4);
     }
 }
+
+#[cfg(all(test, feature = "local"))]
+mod history_tests {
+    use super::*;
+    use crate::local::history::History;
+    use crate::ports::{Attempt, AttemptLog, TaskOutput};
+
+    fn ended(outcome: &str, ended_ms: u64) -> Attempt {
+        Attempt {
+            message_id: "m".into(),
+            subject: String::new(),
+            receive_count: 1,
+            started_ms: ended_ms,
+            ended_ms,
+            outcome: outcome.into(),
+            exit_code: None,
+            reason: String::new(),
+            output: TaskOutput::Unavailable("none".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_history_is_counted_per_minute_and_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcomes = HistoryOutcomes::new(dir.path());
+        let now = 100 * 60_000 + 5_000;
+        let empty = outcomes.per_minute(now, 60).await.unwrap();
+        assert_eq!((empty.len(), empty.iter().map(|m| m.succeeded).sum::<u64>()), (60, 0), "no history yet");
+        let history = History::create(dir.path()).unwrap();
+        let (recorder, writer) = history.recorder().unwrap();
+        for attempt in [
+            ended("succeeded", now - 1_000),
+            ended("succeeded", now - 6_000),
+            ended("failed", now - 3 * 60_000),
+            ended("rejected", now - 59 * 60_000),
+            ended("returned", now - 1_000),
+            ended("succeeded", now - 61 * 60_000),
+        ] {
+            recorder.record(attempt);
+        }
+        drop(recorder);
+        writer.finish().unwrap();
+        let minutes = outcomes.per_minute(now, 60).await.unwrap();
+        let last = minutes[59];
+        assert_eq!((last.start_ms, last.succeeded, last.failed, last.rejected), (100 * 60_000, 1, 0, 0), "{minutes:?}");
+        // now - 6 s is the minute before (now is 5 s into its minute).
+        assert_eq!((minutes[58].succeeded, minutes[56].failed, minutes[0].rejected), (1, 1, 1), "{minutes:?}");
+        let total: u64 = minutes.iter().map(|m| m.succeeded + m.failed + m.rejected).sum();
+        assert_eq!(total, 4, "returned is not charted, the attempt 61 minutes back is outside: {minutes:?}");
+    }
+}
