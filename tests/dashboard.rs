@@ -10,6 +10,7 @@ use crate::util::{TestChild, TestCommand, TestDir, watchbot, workspace_path};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::time::Duration;
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
+use watchbot_watcher::ports::{Queue, ReceiveRequest};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -211,6 +212,15 @@ async fn the_page_shows_a_local_run_live_and_redrives_and_purges_dead_letters() 
     until(&client, "#count-dead_letters", "one dead letter left", |t| t == "1").await;
     until(&client, "#count-visible", "the redriven message visible", |t| t == "1").await;
     until_count(&client, "#dead-letters .letter", "one dead letter listed", |n| n == 1).await;
+    // A receive from outside (as a watcher's) shows in flight with its receive count and elapsed time.
+    let queue = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
+    let request =
+        ReceiveRequest { max_messages: 1, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(600)) };
+    let held = queue.receive(request).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let row = format!("#running tr[data-id='{}'] td:nth-child(2)", held[0].message_id);
+    until(&client, &row, "the held message in flight, receive 1", |t| t == "1").await;
+    until(&client, "#count-in_flight", "one in flight", |t| t == "1").await;
     click(&client, "#purge").await;
     until(&client, "#purge-question", "the purge's question", |t| t.contains("Delete all 1 dead letters?")).await;
     assert_eq!(text(&client, "#count-dead_letters").await, "1", "nothing purged before the confirmation");
@@ -218,7 +228,7 @@ async fn the_page_shows_a_local_run_live_and_redrives_and_purges_dead_letters() 
     until(&client, "#count-dead_letters", "no dead letters", |t| t == "0").await;
     until(&client, "#dead-empty", "the empty list", |t| t == "No dead letters.").await;
     let counts = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap().counts().unwrap();
-    assert_eq!((counts.visible, counts.dead_lettered), (1, 0), "{counts:?}");
+    assert_eq!((counts.in_flight, counts.dead_lettered), (1, 0), "{counts:?}");
 
     // A phone's width: the same page in one column.
     client.set_window_size(390, 1400).await.unwrap();
