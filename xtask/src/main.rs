@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing, then runs
+//! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing (and the CA
+//!   certificates the watcher image copies from the host, `tools::ensure_image_tools`), then runs
 //!   `cargo fmt --check`, clippy with `-D warnings`, the watcher library without its default features (`aws`,
 //!   `local`, neither), every test of the workspace, and cfn-lint over every template
 //!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
