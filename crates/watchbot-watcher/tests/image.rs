@@ -1,7 +1,8 @@
 //! The watcher image, built and run as real containers. It is built by `xtask::image::build`, the code behind
 //! `cargo xtask image`, from this test binary's own `watchbot-watcher` build (debug: no second compile), under a tag
-//! unique to the run and the label `watchbot.test=watcher-image`; containers carry the label too, and both are
-//! removed when the tests let go of them.
+//! unique to the run (`watchbot:test-<pid>-…`) and the label `watchbot.test=watcher-image`; containers carry the
+//! label too (and `watchbot.test.pid`), and both are removed when the tests let go of them. What a killed run left
+//! behind (its process is gone) is removed before the next run builds its image.
 //!
 //! Without environment the image exits 1 in one line naming a variable. With the environment of a generated stack's
 //! watcher task definition, deployed on moto's CloudFormation (moto resolves the refs to the stack's queue, topics,
@@ -48,7 +49,9 @@ fn image() -> Image {
     let tag = match &shared.0 {
         Some(tag) => tag.clone(),
         None => {
-            let tag = format!("{}:test-{}", xtask::image::IMAGE_NAME, watchbot_testing::unique_name("run"));
+            sweep_leftovers();
+            // `test-<pid>-<counter>-<random>`: the pid tells a later run whether this one is gone.
+            let tag = format!("{}:{}", xtask::image::IMAGE_NAME, watchbot_testing::unique_name("test"));
             let dir = TestDir::new();
             let build = xtask::image::ImageBuild {
                 binary: env!("CARGO_BIN_EXE_watchbot-watcher").into(),
@@ -77,6 +80,28 @@ impl Drop for Image {
     }
 }
 
+/// Removes the containers and images of earlier runs whose test process is gone (killed before its cleanup ran);
+/// those of runs still going (another checkout's) are left alone.
+fn sweep_leftovers() {
+    let gone = |pid: &str| !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists();
+    let filter = format!("label={}={}", LABEL.0, LABEL.1);
+    let containers = docker()
+        .args(["ps", "--all", "--filter", &filter, "--format", "{{.ID}} {{.Label \"watchbot.test.pid\"}}"])
+        .stdout();
+    for (id, pid) in containers.lines().filter_map(|line| line.split_once(' ')) {
+        if gone(pid) {
+            docker().args(["rm", "--force", id]).success();
+        }
+    }
+    let images = docker().args(["images", "--filter", &filter, "--format", "{{.Repository}}:{{.Tag}}"]).stdout();
+    for tag in images.lines() {
+        let pid = tag.split(":test-").nth(1).and_then(|rest| rest.split('-').next()).unwrap_or_default();
+        if gone(pid) {
+            docker().args(["rmi", tag]).success();
+        }
+    }
+}
+
 /// A detached container of the image, removed (with `docker rm -f`) when dropped.
 struct Container {
     name: String,
@@ -88,6 +113,7 @@ impl Container {
         let mut command = docker();
         command.args(["run", "--detach", "--network", "host", "--name", &name]);
         command.arg("--label").arg(format!("{}={}", LABEL.0, LABEL.1));
+        command.arg("--label").arg(format!("watchbot.test.pid={}", std::process::id()));
         for (key, value) in env {
             command.arg("--env").arg(format!("{key}={value}"));
         }
