@@ -59,8 +59,11 @@ pub fn build(spec: &ImageBuild) -> Result<(), String> {
     command.arg(&spec.context);
     let output = command.output().map_err(|e| format!("cannot run docker (is the Docker CLI installed?): {e}"))?;
     if !output.status.success() {
+        // Docker's last line is the error ("Cannot connect to the Docker daemon ...", "COPY failed: ..."); the lines
+        // before it are progress and the classic builder's deprecation notice.
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("docker build of {} failed ({}): {}", spec.tag, output.status, stderr.trim()));
+        let last = stderr.lines().map(str::trim).rfind(|line| !line.is_empty()).unwrap_or("no output");
+        return Err(format!("docker build of {} failed ({}): {last}", spec.tag, output.status));
     }
     Ok(())
 }
