@@ -102,8 +102,12 @@ fn image(args: &[String]) -> Result {
         }
     }
     run(cargo().args(["build", "--profile", &profile, "-p", "watchbot-watcher", "--bin", "watchbot-watcher"]))?;
-    // Cargo's folder for the `dev` profile is `debug`; every other profile has its own name.
-    let folder = if profile == "dev" { "debug" } else { profile.as_str() };
+    // Cargo's folders: `dev` and `test` build into `debug`, `bench` into `release`, a custom profile into its name.
+    let folder = match profile.as_str() {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
     let build = xtask::image::ImageBuild {
         binary: target_dir().join(folder).join("watchbot-watcher"),
         context: target_dir().join("image/context"),
