@@ -38,3 +38,13 @@ pub fn with_venv<'a>(command: &'a mut Command, venv: &Path) -> &'a mut Command {
         .env("WATCHBOT_TEST_PYTHON", venv.join("bin/python"))
         .env("PATH", std::env::join_paths(paths).unwrap_or(path))
 }
+
+/// What the watcher image's tests need besides the engine: `ldd` (always there with glibc) and the host's CA
+/// certificates, which `cargo xtask image` copies into the image; Debian's `ca-certificates` is installed if missing.
+pub fn ensure_image_tools() -> Result {
+    if Path::new("/etc/ssl/certs/ca-certificates.crt").is_file() {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "ca-certificates"]))
+        .map_err(|e| format!("{e}: the watcher image needs the CA certificates of Debian's ca-certificates"))
+}
