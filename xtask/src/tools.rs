@@ -65,3 +65,13 @@ pub fn ensure_chromium() -> Result {
         .or_else(|_| run(sudo("apt-get").args(["update", "-q"])).and_then(|()| install()))
         .map_err(|e| format!("{e}: the browser test needs Debian's {} packages", CHROMIUM_PACKAGES.join(" and ")))
 }
+
+/// What the watcher image's tests need besides the engine: `ldd` (always there with glibc) and the host's CA
+/// certificates, which `cargo xtask image` copies into the image; Debian's `ca-certificates` is installed if missing.
+pub fn ensure_image_tools() -> Result {
+    if Path::new("/etc/ssl/certs/ca-certificates.crt").is_file() {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "ca-certificates"]))
+        .map_err(|e| format!("{e}: the watcher image needs the CA certificates of Debian's ca-certificates"))
+}

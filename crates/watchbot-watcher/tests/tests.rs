@@ -10,6 +10,7 @@ mod conformance;
 mod dead_lettering;
 mod ecs;
 mod ecs_mocks;
+mod image;
 mod local_queue;
 mod loop_aws;
 mod loop_scenarios;
