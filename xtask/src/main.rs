@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing (and the CA
-//!   certificates the watcher image copies from the host, `tools::ensure_image_tools`), then runs
+//!   certificates the watcher image copies from the host, `tools::ensure_image_tools`; and Debian's `chromium` and
+//!   `chromium-driver` for the dashboard's browser test, `tools::ensure_chromium`), then runs
 //!   `cargo fmt --check`, clippy with `-D warnings`, the watcher library without its default features (`aws`,
 //!   `local`, neither), every test of the workspace, and cfn-lint over every template
 //!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("snapshots") => snapshots(args.iter().any(|a| a == "--accept")),
         Some("lint-templates") => tools::ensure_python_tools().and_then(|venv| lint_templates(&venv)),
-        Some("install-tools") => tools::ensure_python_tools().map(|_| ()),
+        Some("install-tools") => tools::ensure_python_tools().and_then(|_| tools::ensure_chromium()),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("image") => image(&args[1..]),
         _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|image \
@@ -71,6 +72,7 @@ fn cargo() -> Command {
 fn test() -> Result {
     let venv = tools::ensure_python_tools()?;
     tools::ensure_image_tools()?;
+    tools::ensure_chromium()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The watcher's feature boundaries: the loop builds without the SDK and without SQLite, and each path alone.

@@ -13,6 +13,7 @@
 //!
 //! Each task's output is forwarded line by line with its message id (`[<time>] [worker] [<id>] line`), and every
 //! attempt is recorded with its output tail in `<state>/history.sqlite` (`watchbot logs MESSAGE_ID` reads it).
+//! `--dashboard [ADDR]` serves `watchbot dashboard`'s page on the state folder while the loop runs.
 
 use crate::Failure;
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +72,12 @@ pub struct Args {
     /// undo the latest commits, sends included).
     #[arg(long, value_name = "POLICY", default_value = "sends", value_parser = ["sends", "full", "normal"])]
     pub fsync: String,
+    /// Serve the dashboard beside the loop (`watchbot dashboard`'s page), on ADDR [default: 127.0.0.1:8417].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN)]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// The dashboard's token (required when --dashboard is not a loopback address).
+    #[arg(long, value_name = "TOKEN", requires = "dashboard")]
+    pub dashboard_token: Option<String>,
     /// The worker command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -105,6 +112,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
     let runtime = crate::aws::runtime()?;
+    // The dashboard listens before anything is enqueued: a refused address leaves the queue as it was.
+    let dashboard = args
+        .dashboard
+        .map(|listen| {
+            let start = crate::cmd::dashboard::start_local(queue.clone(), &state, listen, args.dashboard_token.clone());
+            runtime.block_on(start)
+        })
+        .transpose()?;
     if let Some((file, messages)) = messages {
         queue.send_all(messages).map_err(|e| Failure::new(format!("cannot enqueue {}: {e}", file.display())))?;
     }
@@ -152,6 +167,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         }
         result
     });
+    if let Some(dashboard) = dashboard {
+        dashboard.abort();
+    }
     // The loop's ports (and so the recorder) are gone: wait for the last attempts to be written.
     if let Err(error) = history_writer.finish() {
         eprintln!("watchbot local: {error}");
