@@ -47,6 +47,8 @@ enum Command {
     DeadLetter(cmd::dead_letter::Args),
     /// Show every attempt of a message with its task's output (local history, or CloudWatch Logs).
     Logs(cmd::logs::Args),
+    /// Serve a dashboard of a queue in the browser: counts, outcomes, failures, dead letters, jobs.
+    Dashboard(cmd::dashboard::Args),
 }
 
 /// Set (to anything) to print the full underlying error after a failure's one line.
@@ -86,6 +88,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::DeadLetter(args) => cmd::dead_letter::run(args),
         Command::Logs(args) => cmd::logs::run(args),
+        Command::Dashboard(args) => cmd::dashboard::run(args),
     };
     report(result)
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod dashboard;
 pub mod dead_letter;
 pub mod local;
 pub mod log;

@@ -5,6 +5,7 @@
 pub mod ecs;
 pub mod error;
 pub mod logs;
+pub mod metrics;
 pub mod operator;
 pub mod sdk;
 pub mod sns;
