@@ -1,28 +1,12 @@
 //! End-to-end tests of `watchbot local`: the example worker to completion with its expected summary, crash safety
 //! (kill -9 mid-run, restart: nothing lost, counts reconcile), two watchers sharing one state folder, bad input.
 
-use crate::util::{TestCommand, TestDir, lines, watchbot, workspace_path};
+use crate::util::{TestCommand, TestDir, counts, lines, summary, watchbot, workspace_path};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, QueueCounts};
 use watchbot_watcher::ports::OutgoingMessage;
-
-/// The numbers of the `summary:` line.
-fn summary(stdout: &str) -> BTreeMap<String, u64> {
-    let line = stdout.lines().find(|l| l.starts_with("summary: ")).unwrap_or_else(|| panic!("no summary in {stdout}"));
-    line["summary: ".len()..]
-        .split(", ")
-        .map(|part| {
-            let (name, n) = part.rsplit_once(' ').unwrap();
-            (name.to_string(), n.parse().unwrap())
-        })
-        .collect()
-}
-
-fn counts(state: &Path) -> QueueCounts {
-    LocalQueue::open(state, LocalQueueConfig::default()).unwrap().counts().unwrap()
-}
 
 fn messages_file(dir: &TestDir, bodies: impl IntoIterator<Item = String>) -> std::path::PathBuf {
     let lines: Vec<String> = bodies.into_iter().map(|b| serde_json::json!({ "message": b }).to_string()).collect();

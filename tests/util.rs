@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 pub use watchbot_testing::process::{Finished, TestChild, TestCommand, TestDir, lines, wait_for};
+use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, QueueCounts};
 
 /// The `watchbot` binary under test, run in `dir`.
 pub fn watchbot(dir: &TestDir) -> TestCommand {
@@ -32,4 +34,21 @@ fn binary(dir: &TestDir, path: &str) -> TestCommand {
 /// A path under the workspace root.
 pub fn workspace_path(relative: &str) -> PathBuf {
     watchbot_testing::workspace_root().join(relative)
+}
+
+/// The numbers of `watchbot local`'s `summary:` line.
+pub fn summary(stdout: &str) -> BTreeMap<String, u64> {
+    let line = stdout.lines().find(|l| l.starts_with("summary: ")).unwrap_or_else(|| panic!("no summary in {stdout}"));
+    line["summary: ".len()..]
+        .split(", ")
+        .map(|part| {
+            let (name, n) = part.rsplit_once(' ').unwrap();
+            (name.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The counts of the embedded queue in a state folder.
+pub fn counts(state: &Path) -> QueueCounts {
+    LocalQueue::open(state, LocalQueueConfig::default()).unwrap().counts().unwrap()
 }

@@ -2,9 +2,10 @@
 //!
 //! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing (and the CA
 //!   certificates the watcher image copies from the host, `tools::ensure_image_tools`; and Debian's `chromium` and
-//!   `chromium-driver` for the dashboard's browser test, `tools::ensure_chromium`), then runs
+//!   `chromium-driver` for the dashboard's browser test, `tools::ensure_chromium`; and busybox-static, the test
+//!   worker image's program, into `target/tools/busybox`, `tools::ensure_busybox`), then runs
 //!   `cargo fmt --check`, clippy with `-D warnings`, the watcher library without its default features (`aws`,
-//!   `local`, neither), every test of the workspace, and cfn-lint over every template
+//!   `local`, `docker`, neither), every test of the workspace, and cfn-lint over every template
 //!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
@@ -29,7 +30,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("snapshots") => snapshots(args.iter().any(|a| a == "--accept")),
         Some("lint-templates") => tools::ensure_python_tools().and_then(|venv| lint_templates(&venv)),
-        Some("install-tools") => tools::ensure_python_tools().and_then(|_| tools::ensure_chromium()),
+        Some("install-tools") => tools::ensure_python_tools()
+            .and_then(|_| tools::ensure_chromium())
+            .and_then(|()| tools::ensure_busybox().map(|_| ())),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("image") => image(&args[1..]),
         _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|image \
@@ -73,10 +76,11 @@ fn test() -> Result {
     let venv = tools::ensure_python_tools()?;
     tools::ensure_image_tools()?;
     tools::ensure_chromium()?;
+    tools::ensure_busybox()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The watcher's feature boundaries: the loop builds without the SDK and without SQLite, and each path alone.
-    for features in [&[][..], &["--features", "aws"], &["--features", "local"]] {
+    for features in [&[][..], &["--features", "aws"], &["--features", "local"], &["--features", "docker"]] {
         run(cargo()
             .args(["check", "--quiet", "-p", "watchbot-watcher", "--lib", "--no-default-features"])
             .args(features))?;

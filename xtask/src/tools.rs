@@ -1,5 +1,6 @@
 //! The pinned Python tools (moto's server, cfn-lint) in a virtualenv of the project's own, `target/tools/venv`; and
 //! Debian's Chromium and chromedriver for the dashboard's browser test ([`ensure_chromium`]).
+//! And Debian's busybox-static for the test worker image, in `target/tools/busybox` ([`ensure_busybox`]).
 //!
 //! The virtualenv sees the system's site-packages, so a machine that already has the pinned versions installs
 //! nothing; otherwise pip installs them there. Nothing global is touched, so a second run finds them in place.
@@ -38,6 +39,43 @@ pub fn with_venv<'a>(command: &'a mut Command, venv: &Path) -> &'a mut Command {
     command
         .env("WATCHBOT_TEST_PYTHON", venv.join("bin/python"))
         .env("PATH", std::env::join_paths(paths).unwrap_or(path))
+}
+
+/// Makes sure `target/tools/busybox/bin/busybox` holds Debian's busybox-static, the one program of the test worker
+/// image (`watchbot_testing::docker`): `apt-get download` (after an `apt-get update` when the package lists are
+/// missing) and `dpkg-deb -x`, nothing installed on the system. Returns the binary's path.
+pub fn ensure_busybox() -> Result<PathBuf> {
+    let dir = target_dir().join("tools/busybox");
+    let busybox = dir.join("bin/busybox");
+    if busybox.exists() {
+        return Ok(busybox);
+    }
+    let download = target_dir().join("tools/busybox-download");
+    let _ = std::fs::remove_dir_all(&download);
+    std::fs::create_dir_all(&download).map_err(|e| format!("{}: {e}", download.display()))?;
+    // Not `run`, which works in the workspace root: the .deb lands in the current folder.
+    let fetch = || {
+        eprintln!("xtask: running apt-get download busybox-static");
+        let status = Command::new("apt-get").args(["download", "busybox-static"]).current_dir(&download).status();
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!("apt-get download busybox-static failed ({status})")),
+            Err(e) => Err(format!("cannot run apt-get: {e}")),
+        }
+    };
+    if fetch().is_err() {
+        run(Command::new("apt-get").args(["update", "--quiet"]))?;
+        fetch().map_err(|e| format!("{e}: the test worker image needs Debian's busybox-static"))?;
+    }
+    let deb = std::fs::read_dir(&download)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "deb"))
+        .ok_or("apt-get download busybox-static left no .deb")?;
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+    let _ = std::fs::remove_dir_all(&download);
+    if busybox.exists() { Ok(busybox) } else { Err(format!("{} is not in busybox-static", busybox.display())) }
 }
 
 /// Debian's packages of the browser test (`tests/dashboard.rs`): headless Chromium and its WebDriver server.

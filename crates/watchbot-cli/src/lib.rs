@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod cmd;
+pub mod container;
 mod failure;
 pub mod messages;
 

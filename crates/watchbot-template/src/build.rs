@@ -2,6 +2,7 @@
 //!
 //! Every logical id is `<prefix><Name>`, so two watchbots with different prefixes merge into one template.
 
+use crate::container::WorkerContainer;
 use crate::error::Error;
 use crate::options::{BillingMode, Options};
 use serde_json::{Map, Value, json};
@@ -17,9 +18,6 @@ const WEBHOOK_STAGE: &str = "watchbot";
 /// submission and still caps what a leaked key or a loop can push into the queue.
 const WEBHOOK_RATE_LIMIT: u64 = 10;
 const WEBHOOK_BURST_LIMIT: u64 = 20;
-/// Soft memory reservation of the worker when `reservation` gives none: ECS on EC2 needs one of Memory and
-/// MemoryReservation, and the original's empty default made stacks fail to create.
-const DEFAULT_WORKER_SOFT_MEMORY: u64 = 512;
 /// The watcher is one small Rust process.
 const WATCHER_SOFT_MEMORY: u64 = 64;
 /// Days the log group keeps logs (the original's figure).
@@ -316,8 +314,10 @@ impl Builder<'_> {
             }),
         );
 
-        let mut environment: BTreeMap<String, Value> =
-            o.env.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+        // The options' env, command, mounts, privileged and reservation: the one mapping, shared with the local
+        // container runner (`container.rs`).
+        let worker = WorkerContainer::from_options(o);
+        let mut environment = worker.env;
         environment.insert("WorkTopic".into(), r#ref(&topic));
         environment.insert("LogGroup".into(), r#ref(&log_group));
         if o.reduce {
@@ -336,35 +336,28 @@ impl Builder<'_> {
         container.insert("Essential".into(), json!(true));
         container.insert("Environment".into(), env_list(environment));
         container.insert("LogConfiguration".into(), self.log_configuration(WORKER_CONTAINER));
-        let r = &o.reservation;
-        if let Some(memory) = &r.memory {
-            container.insert("Memory".into(), memory.clone());
-        }
-        match (&r.soft_memory, &r.memory) {
-            (Some(soft), _) => {
-                container.insert("MemoryReservation".into(), soft.clone());
+        let settings =
+            [("Memory", worker.memory), ("MemoryReservation", worker.memory_reservation), ("Cpu", worker.cpu)];
+        for (key, value) in settings {
+            if let Some(value) = value {
+                container.insert(key.into(), value);
             }
-            (None, None) => {
-                container.insert("MemoryReservation".into(), json!(DEFAULT_WORKER_SOFT_MEMORY));
-            }
-            (None, Some(_)) => {}
         }
-        if let Some(cpu) = &r.cpu {
-            container.insert("Cpu".into(), cpu.clone());
-        }
-        if o.privileged {
+        if worker.privileged {
             container.insert("Privileged".into(), json!(true));
         }
-        if let Some(command) = &o.command {
-            container.insert("Command".into(), command.clone());
+        if let Some(command) = worker.command {
+            container.insert("Command".into(), command);
         }
         let mut volumes = Vec::new();
-        if !o.mounts.is_empty() {
+        if !worker.mounts.is_empty() {
             let mut points = Vec::new();
-            for (i, (host, path)) in o.mounts.iter().enumerate() {
+            for (i, mount) in worker.mounts.iter().enumerate() {
                 let name = format!("mount{i}");
-                volumes.push(json!({ "Name": name, "Host": { "SourcePath": host } }));
-                points.push(json!({ "SourceVolume": name, "ContainerPath": path, "ReadOnly": false }));
+                volumes.push(json!({ "Name": name, "Host": { "SourcePath": mount.host } }));
+                points.push(
+                    json!({ "SourceVolume": name, "ContainerPath": mount.container, "ReadOnly": mount.read_only }),
+                );
             }
             container.insert("MountPoints".into(), Value::Array(points));
         }

@@ -16,6 +16,7 @@
 //! same options always give byte-identical JSON.
 
 mod build;
+mod container;
 mod error;
 mod json;
 mod merge;
@@ -23,6 +24,7 @@ mod options;
 mod outputs;
 
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
+pub use container::{DEFAULT_WORKER_SOFT_MEMORY, LiteralContainer, Mount, WorkerContainer};
 pub use error::{Error, MergeError};
 pub use json::parse_strict;
 pub use merge::merge;

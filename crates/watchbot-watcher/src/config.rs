@@ -70,13 +70,16 @@ pub enum RunnerKind {
     Ecs,
     /// Child processes.
     Process,
+    /// Containers of an image on a Docker Engine (`local::docker`).
+    Docker,
 }
 
 impl RunnerKind {
     /// Every runner, with its name and a line of help (for the CLI's flag).
-    pub const ALL: [(RunnerKind, &'static str, &'static str); 2] = [
+    pub const ALL: [(RunnerKind, &'static str, &'static str); 3] = [
         (RunnerKind::Ecs, "ecs", "One ECS task per message (RunTask on the cluster)"),
         (RunnerKind::Process, "process", "One child process per message: the command after `--`"),
+        (RunnerKind::Docker, "docker", "One container of --image per message, on the Docker Engine"),
     ];
 
     /// The runner's name: `ecs` or `process`.
@@ -84,6 +87,7 @@ impl RunnerKind {
         match self {
             RunnerKind::Ecs => "ecs",
             RunnerKind::Process => "process",
+            RunnerKind::Docker => "docker",
         }
     }
 }
@@ -96,7 +100,7 @@ impl std::fmt::Display for RunnerKind {
 
 /// A runner name that is neither `ecs` nor `process`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected ecs or process, got {0:?}")]
+#[error("expected ecs, process or docker, got {0:?}")]
 pub struct UnknownRunner(pub String);
 
 impl std::str::FromStr for RunnerKind {
@@ -254,7 +258,7 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         Source::Cli { runner } => runner,
     };
     let ecs = match runner {
-        RunnerKind::Process => None,
+        RunnerKind::Process | RunnerKind::Docker => None,
         RunnerKind::Ecs => {
             let launch_type = match r.get("LaunchType") {
                 None => LaunchType::default(),
@@ -285,7 +289,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
             task_env.insert(name.to_string(), value.to_string());
         }
     }
-    // ECS tasks outlive a watcher's restart and are adopted by the next watcher; child processes must not.
+    // ECS tasks outlive a watcher's restart and are adopted by the next watcher; child processes must not, and local
+    // containers are stopped like them (a killed watcher's containers are adopted by label).
     let on_shutdown = if ecs.is_some() { OnShutdown::LeaveRunning } else { OnShutdown::StopTasks };
     let task_size_limit = Some(match &ecs {
         Some(ecs) => TaskSizeLimit::ecs(&ecs.container_name),

@@ -16,12 +16,14 @@
 //! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
 //! - [`aws`]: adapters on the AWS SDK (SQS queue, SNS topic/notifier, ECS runner), SDK errors as one line, and
 //!   `aws::sdk`, the one place that loads `aws-config` and builds clients. The only module that names the SDK.
-//! - [`local`]: adapters for one machine (embedded SQLite queue, child-process runner, file notifier).
+//! - [`local`]: adapters for one machine (embedded SQLite queue, child-process runner, container runner on the Docker
+//!   Engine with the `docker` feature, file notifier).
 //! - `testing` (tests, or the `test-util` feature): in-process fakes of the ports.
 //!
-//! Cargo features, both on by default, so that a crate that embeds the loop on one path does not compile the
+//! Cargo features, all on by default, so that a crate that embeds the loop on one path does not compile the
 //! other (as aws-lambda-rust-runtime has one feature per event source): `aws` (the AWS SDK: [`aws`], [`config`],
-//! and with `local` also [`service`] and the `watchbot-watcher` binary) and `local` (SQLite and libc: [`local`]).
+//! and with `local` also [`service`] and the `watchbot-watcher` binary), `local` (SQLite and libc: [`local`]) and
+//! `docker` (bollard, with `local`: `local::docker`, and `watchbot watch --runner docker` in [`service`]).
 //! The loop, the ports, the decisions and the events need neither.
 
 #[cfg(feature = "aws")]

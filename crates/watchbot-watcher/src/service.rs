@@ -94,6 +94,9 @@ pub enum Program {
     WatchEcs,
     /// `watchbot watch --runner process -- COMMAND`: one child process of this command per message.
     WatchProcess(ProcessRunnerConfig),
+    /// `watchbot watch --runner docker --image IMAGE`: one container of the image per message.
+    #[cfg(feature = "docker")]
+    WatchDocker(crate::local::docker::DockerRunnerConfig),
 }
 
 impl Program {
@@ -103,6 +106,8 @@ impl Program {
             Program::Container => Source::Container,
             Program::WatchEcs => Source::Cli { runner: RunnerKind::Ecs },
             Program::WatchProcess(_) => Source::Cli { runner: RunnerKind::Process },
+            #[cfg(feature = "docker")]
+            Program::WatchDocker(_) => Source::Cli { runner: RunnerKind::Docker },
         }
     }
 }
@@ -119,6 +124,10 @@ pub enum ServiceError {
     /// The loop's config makes no sense.
     #[error(transparent)]
     Invalid(Error),
+    /// The container runner cannot start: no Engine answers, or the image is not there.
+    #[cfg(feature = "docker")]
+    #[error(transparent)]
+    Docker(crate::local::docker::ConnectError),
     /// The work queue could not be read at start (no such queue, access denied, no credentials).
     #[error("cannot receive from the work queue {url} (QueueUrl): {error}")]
     Queue {
@@ -135,6 +144,10 @@ impl ServiceError {
     pub fn exit(&self) -> Exit {
         match self {
             ServiceError::Queue { .. } => Exit::Service,
+            #[cfg(feature = "docker")]
+            ServiceError::Docker(error) if error.is_bad_input() => Exit::BadInput,
+            #[cfg(feature = "docker")]
+            ServiceError::Docker(_) => Exit::Service,
             ServiceError::Config(_) | ServiceError::Runtime(_) | ServiceError::Invalid(_) => Exit::BadInput,
         }
     }
@@ -151,6 +164,18 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
         .build()
         .map_err(ServiceError::Runtime)?;
     let result = runtime.block_on(async {
+        // The Engine and the image before anything else: without them no message may be received.
+        #[cfg(feature = "docker")]
+        let mut docker = match &program {
+            Program::WatchDocker(config) => {
+                let output = OutputConfig { format: watchbot_log::Format::Json, ..OutputConfig::default() };
+                match crate::local::docker::DockerRunner::connect(config.clone()).await {
+                    Ok(runner) => Some(runner.with_output(output)),
+                    Err(error) => return Err(Started::Docker(error)),
+                }
+            }
+            _ => None,
+        };
         let aws = crate::aws::sdk::load().await;
         let queue = aws.queue(env.queue_url.clone());
         let env = with_redrive_policy(&queue, env.clone()).await;
@@ -159,7 +184,12 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
             Some(arn) => ServiceNotifier::Sns(aws.topic(arn.clone())),
             None => ServiceNotifier::Log,
         };
-        match (program, &env.ecs) {
+        let served = match (program, &env.ecs) {
+            #[cfg(feature = "docker")]
+            (Program::WatchDocker(_), _) => match docker.take() {
+                Some(runner) => serve(Service { queue, dead_letter, notifier, runner }, &env).await,
+                None => Err(Error::Config("the container runner did not connect".to_string())),
+            },
             (Program::WatchProcess(config), _) => {
                 // The watcher logs JSON lines: the tasks' lines are JSON lines too, with their message id.
                 let output = OutputConfig { format: watchbot_log::Format::Json, ..OutputConfig::default() };
@@ -173,12 +203,22 @@ pub fn serve_env(vars: &BTreeMap<String, String>, program: Program) -> Result<Ru
             (Program::Container | Program::WatchEcs, None) => {
                 Err(Error::Config("the ECS runner has no ECS settings".to_string()))
             }
-        }
+        };
+        served.map_err(Started::Loop)
     });
     result.map_err(|error| match error {
-        Error::Queue(error) => ServiceError::Queue { url: env.queue_url.clone(), error },
-        other => ServiceError::Invalid(other),
+        Started::Loop(Error::Queue(error)) => ServiceError::Queue { url: env.queue_url.clone(), error },
+        Started::Loop(other) => ServiceError::Invalid(other),
+        #[cfg(feature = "docker")]
+        Started::Docker(error) => ServiceError::Docker(error),
     })
+}
+
+/// Why the service's runtime ended before a graceful stop.
+enum Started {
+    Loop(Error),
+    #[cfg(feature = "docker")]
+    Docker(crate::local::docker::ConnectError),
 }
 
 /// The config with what the work queue's `RedrivePolicy` says (`maxReceiveCount`, so the loop knows a message's last

@@ -13,6 +13,11 @@
 //!
 //! Each task's output is forwarded line by line with its message id (`[<time>] [worker] [<id>] line`), and every
 //! attempt is recorded with its output tail in `<state>/history.sqlite` (`watchbot logs MESSAGE_ID` reads it).
+//!
+//! With `--image` each task is a container of that image instead (`crate::container`): the same environment
+//! contract (no `PATH`: the image's own), the state folder bound at its own path so `WorkTopic` and `ProgressTable`
+//! work inside, `--config`'s options applied; the Engine and the image are checked before anything is enqueued.
+//!
 //! `--dashboard [ADDR]` serves `watchbot dashboard`'s page on the state folder while the loop runs.
 
 use crate::Failure;
@@ -24,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use watchbot_watcher::console;
 use watchbot_watcher::events::{Event, EventSink, Level, StderrJson};
+use watchbot_watcher::local::docker::{Bind, LocalRunner};
 use watchbot_watcher::local::history::History;
 use watchbot_watcher::local::notifier::LocalNotifier;
 use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
@@ -78,8 +84,11 @@ pub struct Args {
     /// The dashboard's token (required when --dashboard is not a loopback address).
     #[arg(long, value_name = "TOKEN", requires = "dashboard")]
     pub dashboard_token: Option<String>,
-    /// The worker command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// Each message as a container of an image.
+    #[command(flatten)]
+    pub container: crate::container::ImageArgs,
+    /// The worker command and its arguments (with `--image`: overrides the image's CMD).
+    #[arg(last = true, required_unless_present = "image", value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -88,7 +97,10 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     // Everything that can fail runs before the first message is enqueued: a typo in the worker command or a bad
     // line must not leave `--messages` queued, or the corrected re-run would run every message twice.
     let path = task_path();
-    let program = watchbot_watcher::local::program::resolve(&args.command[0], &path).map_err(Failure::new)?;
+    let program = match (&args.container.image, args.command.first()) {
+        (None, Some(command)) => Some(watchbot_watcher::local::program::resolve(command, &path).map_err(Failure::new)?),
+        _ => None,
+    };
     let messages = args
         .messages
         .as_deref()
@@ -112,6 +124,24 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
     let runtime = crate::aws::runtime()?;
+    let runner = match (&args.container.image, program) {
+        (Some(image), _) => {
+            let host = std::env::var("DOCKER_HOST").ok();
+            let mut config =
+                crate::container::runner_config(&args.container, image, &args.command, &args.stack_name, host)?;
+            // The state folder at its own path, so `WorkTopic` and `ProgressTable` work inside the container.
+            let folder = state.display().to_string();
+            if folder.contains(':') {
+                return Err(Failure::new(format!("--state {folder}: a Docker bind cannot name a path with `:` in it")));
+            }
+            config.binds.push(Bind { host: folder.clone(), container: folder, read_only: false });
+            LocalRunner::Docker(runtime.block_on(crate::container::connect(config))?)
+        }
+        (None, program) => {
+            let program = program.ok_or_else(|| Failure::new("give the worker command after `--`, or --image"))?;
+            LocalRunner::Process(ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec())))
+        }
+    };
     // The dashboard listens before anything is enqueued: a refused address leaves the queue as it was.
     let dashboard = args
         .dashboard
@@ -128,7 +158,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     task_env.insert("WorkTopic".to_string(), state.display().to_string());
     task_env.insert("ProgressTable".to_string(), state.join(PROGRESS_FILE).display().to_string());
     task_env.insert("LogGroup".to_string(), "local".to_string());
-    task_env.insert("PATH".to_string(), path);
+    if matches!(runner, LocalRunner::Process(_)) {
+        task_env.insert("PATH".to_string(), path);
+    }
     let config = WatcherConfig {
         workers: usize::from(args.workers),
         message_timeout: Duration::from_secs(args.message_timeout),
@@ -147,7 +179,6 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         queue_flags: format!("--state {}", crate::cmd::queue_address::shell_word(&state.display().to_string())),
         ..WatcherConfig::default()
     };
-    let runner = ProcessRunner::new(ProcessRunnerConfig::new(program, args.command[1..].to_vec()));
     let live = Arc::new(Mutex::new(Live::default()));
     let sink = LocalSink { live: live.clone() };
     let history = History::create(&state).map_err(|e| Failure::from_error(&e))?;

@@ -69,7 +69,11 @@ pub struct Args {
     /// Stay silent about failures while the receive count is at most N [env: NotifyAfterRetries; default 0].
     #[arg(long, value_name = "N")]
     pub notify_after_retries: Option<u64>,
-    /// The worker command and its arguments, for `--runner process`.
+    /// Each message as a container of an image, for `--runner docker`.
+    #[command(flatten)]
+    pub container: crate::container::ImageArgs,
+    /// The worker command and its arguments, for `--runner process` (for `--runner docker`: overrides the image's
+    /// CMD).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -112,13 +116,25 @@ pub fn wiring(
     for (name, _, value) in args.overrides() {
         vars.insert(name.to_string(), value);
     }
+    if args.container.image.is_some() && args.runner != RunnerKind::Docker {
+        return Err(Failure::new("--image is only for --runner docker"));
+    }
     let program = match (args.runner, args.command.split_first()) {
+        (RunnerKind::Docker, _) => {
+            let Some(image) = &args.container.image else {
+                return Err(Failure::new("--runner docker needs --image IMAGE"));
+            };
+            let stack = vars.get("StackName").map_or("watchbot", String::as_str);
+            let host = vars.get("DOCKER_HOST").cloned();
+            let config = crate::container::runner_config(&args.container, image, &args.command, stack, host)?;
+            Program::WatchDocker(config)
+        }
         (RunnerKind::Process, None) => {
             return Err(Failure::new("--runner process needs the worker command after `--`"));
         }
         (RunnerKind::Ecs, Some(_)) => {
             return Err(Failure::new(
-                "a command after `--` is only for --runner process (ECS runs the task definition)",
+                "a command after `--` is only for --runner process or docker (ECS runs the task definition)",
             ));
         }
         (RunnerKind::Process, Some((program, rest))) => {
@@ -278,7 +294,7 @@ mod tests {
         let parsed = watcher_env(&fargate, BTreeMap::new()).expect("fargate in lower case");
         assert_eq!(parsed.ecs.expect("ecs").launch_type, watchbot_watcher::config::LaunchType::Fargate);
         let runner = Cli::try_parse_from(["watch", "--runner", "spot"]).unwrap_err().to_string();
-        assert!(runner.contains("possible values: ecs, process"), "{runner}");
+        assert!(runner.contains("possible values: ecs, process, docker"), "{runner}");
         fargate.launch_type = Some("spot".into());
         assert_eq!(
             watcher_env(&fargate, BTreeMap::new()).unwrap_err().to_string(),

@@ -31,11 +31,11 @@
 mod output;
 mod spawn;
 
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ use tokio::sync::{Notify, mpsc};
 
 use spawn::{ChildProcess, Pipes, Plan, SpawnError};
 
+use super::slots::{Slots, lock};
 use crate::output::{Capture, OutputConfig};
 use crate::ports::{Launch, PortError, TaskOutput, TaskRunner, TaskSpec, TaskState};
 
@@ -91,26 +92,11 @@ impl std::fmt::Display for ProcessHandle {
 pub struct ProcessRunner {
     config: Arc<ProcessRunnerConfig>,
     output: OutputConfig,
-    shared: Arc<Mutex<Slots>>,
+    shared: Arc<Mutex<Slots<u64>>>,
+    /// The next slot number.
+    next: AtomicU64,
     /// Signalled when a child exits, so the loop can poll at once (see [`TaskRunner::changed`]).
     exited: Arc<Notify>,
-}
-
-#[derive(Default)]
-struct Slots {
-    next: u64,
-    slots: HashMap<u64, Slot>,
-    /// The output of the tasks the latest poll reported stopped (for [`TaskRunner::output`]), dropped at the next.
-    kept: HashMap<u64, TaskOutput>,
-}
-
-struct Slot {
-    message_id: String,
-    pid: Option<u32>,
-    /// `None` while the child runs.
-    finished: Option<(TaskState, TaskOutput)>,
-    /// Stop requests (with their reason) to the task that owns the child; `None` when it never started.
-    stop: Option<mpsc::UnboundedSender<String>>,
 }
 
 impl ProcessRunner {
@@ -120,6 +106,7 @@ impl ProcessRunner {
             config: Arc::new(config),
             output: OutputConfig::default(),
             shared: Arc::new(Mutex::new(Slots::default())),
+            next: AtomicU64::new(0),
             exited: Arc::new(Notify::new()),
         }
     }
@@ -138,13 +125,13 @@ impl ProcessRunner {
 
     /// The child's process id, while it runs (for logs and tests).
     pub fn pid(&self, handle: &ProcessHandle) -> Option<u32> {
-        let shared = lock(&self.shared);
-        shared.slots.get(&handle.0).filter(|slot| slot.finished.is_none()).and_then(|slot| slot.pid)
+        let mut shared = lock(&self.shared);
+        shared.get_mut(&handle.0).filter(|slot| slot.finished.is_none()).and_then(|slot| slot.pid)
     }
 
     /// How many children are running now.
     pub fn running(&self) -> usize {
-        lock(&self.shared).slots.values().filter(|slot| slot.finished.is_none()).count()
+        lock(&self.shared).running()
     }
 }
 
@@ -152,26 +139,14 @@ impl TaskRunner for ProcessRunner {
     type Handle = ProcessHandle;
 
     async fn find_running(&self, message_id: &str) -> Result<Option<ProcessHandle>, PortError> {
-        let shared = lock(&self.shared);
-        let found = shared
-            .slots
-            .iter()
-            .filter(|(_, slot)| slot.finished.is_none() && slot.message_id == message_id)
-            .map(|(id, _)| *id)
-            .min();
+        let found = lock(&self.shared).running_for(message_id).min().copied();
         Ok(found.map(ProcessHandle))
     }
 
     async fn launch(&self, spec: &TaskSpec) -> Result<Launch<ProcessHandle>, PortError> {
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
-        let id = {
-            let mut shared = lock(&self.shared);
-            let id = shared.next;
-            shared.next += 1;
-            let slot = Slot { message_id: spec.message_id.clone(), pid: None, finished: None, stop: Some(stop_tx) };
-            shared.slots.insert(id, slot);
-            id
-        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared).insert(id, &spec.message_id, stop_tx);
         // The child is prepared and started by the owning task (the clone on a spawner thread), so `launch` returns
         // at once and several children start in parallel; a stop asked for meanwhile waits in the channel and is
         // carried out as soon as the child exists.
@@ -197,46 +172,20 @@ impl TaskRunner for ProcessRunner {
     /// does not accumulate slots); asking again, or about a handle this runner never issued, answers
     /// `Stopped { exit_code: None, reason: "task no longer exists" }`.
     async fn poll(&self, handles: &[ProcessHandle]) -> Result<Vec<(ProcessHandle, TaskState)>, PortError> {
-        let mut shared = lock(&self.shared);
-        shared.kept.clear();
-        let states = handles
-            .iter()
-            .map(|handle| {
-                let running = shared.slots.get(&handle.0).map(|slot| slot.finished.is_none());
-                let state = match running {
-                    Some(true) => TaskState::Running,
-                    Some(false) => match shared.slots.remove(&handle.0).and_then(|slot| slot.finished) {
-                        Some((state, output)) => {
-                            shared.kept.insert(handle.0, output);
-                            state
-                        }
-                        None => gone(),
-                    },
-                    None => gone(),
-                };
-                (*handle, state)
-            })
-            .collect();
-        Ok(states)
+        let keys: Vec<u64> = handles.iter().map(|handle| handle.0).collect();
+        Ok(lock(&self.shared).poll(&keys).into_iter().map(|(key, state)| (ProcessHandle(key), state)).collect())
     }
 
     /// Sends SIGTERM to the child's process group now and SIGKILL after `stop_grace` if it is still running. Returns
     /// at once; `poll` reports the exit. Stopping a finished or unknown task is not an error.
     async fn stop(&self, handle: &ProcessHandle, reason: &str) -> Result<(), PortError> {
-        let shared = lock(&self.shared);
-        if let Some(sender) = shared.slots.get(&handle.0).and_then(|slot| slot.stop.as_ref()) {
-            // A send error means the child has just exited: nothing to stop.
-            let _ = sender.send(reason.to_string());
-        }
+        lock(&self.shared).stop(&handle.0, reason);
         Ok(())
     }
 
     /// The kept tail of a task the latest poll reported stopped.
     async fn output(&self, handle: &ProcessHandle) -> TaskOutput {
-        lock(&self.shared)
-            .kept
-            .remove(&handle.0)
-            .unwrap_or_else(|| TaskOutput::Unavailable("the runner no longer has this task's output".to_string()))
+        lock(&self.shared).output(&handle.0)
     }
 
     /// Resolves when a child has exited since the last call (or a launch failed), so the loop polls at once. A
@@ -246,20 +195,11 @@ impl TaskRunner for ProcessRunner {
     }
 }
 
-fn gone() -> TaskState {
-    TaskState::Stopped { exit_code: None, reason: "task no longer exists".to_string() }
-}
-
-fn lock(shared: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
-    // A panic while holding the lock leaves the map consistent (every update is a single insert/remove/assign).
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Owns one child: waits for it (reaping it), carries out stop requests, records how it ended.
 struct Owner {
     id: u64,
     grace: Duration,
-    shared: Arc<Mutex<Slots>>,
+    shared: Arc<Mutex<Slots<u64>>>,
     exited: Arc<Notify>,
     program: String,
     /// The child's output capture, handed to its reader when the child has started.
@@ -280,7 +220,7 @@ impl Owner {
         });
         match watched {
             Ok((child, pidfd, pipes)) => {
-                if let Some(slot) = lock(&self.shared).slots.get_mut(&self.id) {
+                if let Some(slot) = lock(&self.shared).get_mut(&self.id) {
                     slot.pid = Some(child.id());
                 }
                 self.run(child, pidfd, pipes, stop_rx).await;
@@ -294,12 +234,7 @@ impl Owner {
     }
 
     fn finish(&self, state: TaskState, output: TaskOutput) {
-        let mut shared = lock(&self.shared);
-        if let Some(slot) = shared.slots.get_mut(&self.id) {
-            slot.finished = Some((state, output));
-            slot.stop = None;
-        }
-        drop(shared);
+        lock(&self.shared).finish(&self.id, state, output);
         self.exited.notify_one();
     }
 
