@@ -1,0 +1,210 @@
+//! The worker and watcher task definitions, their roles, and the service that runs the watchers.
+
+use super::{
+    Builder, DEFAULT_WORKER_SOFT_MEMORY, WATCHER_CONTAINER, WATCHER_SOFT_MEMORY, WORKER_CONTAINER, assume_role, att,
+    env_list, policy, r#ref, sub,
+};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+impl Builder<'_> {
+    pub(super) fn worker(&mut self) {
+        let o = self.o;
+        let (topic, log_group) = (self.id("Topic"), self.id("LogGroup"));
+
+        // The worker role: publish follow-up work, write logs, reduce-mode progress, decrypt, and the user's own.
+        let mut statements = vec![
+            json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": r#ref(&topic) }),
+            json!({
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": att(&log_group, "Arn"),
+            }),
+        ];
+        // Progress in both layouts: the counter layout's TransactWriteItems wraps a Put and an Update, which need
+        // exactly PutItem and UpdateItem (transactions have no IAM action of their own).
+        if o.reduce {
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                "Resource": att(&self.id("ProgressTable"), "Arn"),
+            }));
+        }
+        if let Some(key) = &o.kms_key {
+            statements.push(json!({ "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key }));
+        }
+        let mut policies = vec![json!({ "PolicyName": "watchbot-worker", "PolicyDocument": policy(statements) })];
+        if !o.permissions.is_empty() {
+            policies
+                .push(json!({ "PolicyName": "worker-permissions", "PolicyDocument": policy(o.permissions.clone()) }));
+        }
+        self.add(
+            "WorkerRole",
+            json!({
+                "Type": "AWS::IAM::Role",
+                "Properties": { "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com"), "Policies": policies },
+            }),
+        );
+
+        let mut environment: BTreeMap<String, Value> =
+            o.env.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+        environment.insert("WorkTopic".into(), r#ref(&topic));
+        environment.insert("LogGroup".into(), r#ref(&log_group));
+        if o.reduce {
+            environment.insert("ProgressTable".into(), r#ref(&self.id("ProgressTable")));
+        }
+
+        let mut container = Map::new();
+        container.insert("Name".into(), json!(WORKER_CONTAINER));
+        container.insert(
+            "Image".into(),
+            json!({ "Fn::Sub": [
+                format!("${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{}:${{Version}}", o.service),
+                { "Version": o.service_version },
+            ]}),
+        );
+        container.insert("Essential".into(), json!(true));
+        container.insert("Environment".into(), env_list(environment));
+        container.insert("LogConfiguration".into(), self.log_configuration(WORKER_CONTAINER));
+        let r = &o.reservation;
+        if let Some(memory) = &r.memory {
+            container.insert("Memory".into(), memory.clone());
+        }
+        match (&r.soft_memory, &r.memory) {
+            (Some(soft), _) => {
+                container.insert("MemoryReservation".into(), soft.clone());
+            }
+            (None, None) => {
+                container.insert("MemoryReservation".into(), json!(DEFAULT_WORKER_SOFT_MEMORY));
+            }
+            (None, Some(_)) => {}
+        }
+        if let Some(cpu) = &r.cpu {
+            container.insert("Cpu".into(), cpu.clone());
+        }
+        if o.privileged {
+            container.insert("Privileged".into(), json!(true));
+        }
+        if let Some(command) = &o.command {
+            container.insert("Command".into(), command.clone());
+        }
+        let mut volumes = Vec::new();
+        if !o.mounts.is_empty() {
+            let mut points = Vec::new();
+            for (i, (host, path)) in o.mounts.iter().enumerate() {
+                let name = format!("mount{i}");
+                volumes.push(json!({ "Name": name, "Host": { "SourcePath": host } }));
+                points.push(json!({ "SourceVolume": name, "ContainerPath": path, "ReadOnly": false }));
+            }
+            container.insert("MountPoints".into(), Value::Array(points));
+        }
+        let mut properties = json!({
+            "ContainerDefinitions": [Value::Object(container)],
+            "TaskRoleArn": att(&self.id("WorkerRole"), "Arn"),
+        });
+        if !volumes.is_empty() {
+            properties["Volumes"] = Value::Array(volumes);
+        }
+        self.add("Worker", json!({ "Type": "AWS::ECS::TaskDefinition", "Properties": properties }));
+    }
+
+    pub(super) fn watcher(&mut self) {
+        let o = self.o;
+        let (queue, dead_letter, worker, log_group) =
+            (self.id("Queue"), self.id("DeadLetterQueue"), self.id("Worker"), self.id("LogGroup"));
+        let on_cluster = json!({ "ArnEquals": { "ecs:cluster": self.cluster_arn() } });
+        let statements = vec![
+            json!({
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
+                "Resource": att(&queue, "Arn"),
+            }),
+            // Messages too large for a task's environment go to the dead-letter queue.
+            json!({ "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": att(&dead_letter, "Arn") }),
+            json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": self.notification_topic() }),
+            json!({
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": r#ref(&worker),
+                "Condition": on_cluster,
+            }),
+            // Task ARNs are not known in advance; the condition keeps the watcher on its own cluster.
+            json!({
+                "Effect": "Allow",
+                "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+                "Resource": sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/*"),
+                "Condition": on_cluster,
+            }),
+            // ListTasks (adopting a running task by startedBy) supports no resource type, only the cluster condition.
+            json!({ "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*", "Condition": on_cluster }),
+            // RunTask hands the worker's role to the task.
+            json!({ "Effect": "Allow", "Action": "iam:PassRole", "Resource": att(&self.id("WorkerRole"), "Arn") }),
+            // Failure notifications quote the newest lines of the task's own log stream (GetLogEvents only).
+            json!({ "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": att(&log_group, "Arn") }),
+        ];
+        self.add(
+            "WatcherRole",
+            json!({
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com"),
+                    "Policies": [{ "PolicyName": "watchbot-watcher", "PolicyDocument": policy(statements) }],
+                },
+            }),
+        );
+
+        // Exactly the variables the watcher reads (ARCHITECTURE.md, "The watcher's environment").
+        let mut env = BTreeMap::new();
+        env.insert("Cluster".to_string(), o.cluster.clone());
+        env.insert("TaskDefinition".into(), r#ref(&worker));
+        env.insert("ContainerName".into(), json!(WORKER_CONTAINER));
+        env.insert("Concurrency".into(), json!(o.workers.to_string()));
+        env.insert("QueueUrl".into(), r#ref(&queue));
+        env.insert("DeadLetterQueueUrl".into(), r#ref(&dead_letter));
+        env.insert("NotificationTopic".into(), self.notification_topic());
+        env.insert("StackName".into(), r#ref("AWS::StackName"));
+        env.insert("ExponentialBackoff".into(), json!(o.backoff.to_string()));
+        env.insert("NotifyAfterRetries".into(), json!(o.notify_after_retries.to_string()));
+        env.insert("LogLevel".into(), json!(if o.debug_logs { "debug" } else { "info" }));
+        env.insert("MessageTimeout".into(), json!(o.message_timeout.to_string()));
+        env.insert("WorkTopic".into(), r#ref(&self.id("Topic")));
+        env.insert("LogGroup".into(), r#ref(&log_group));
+
+        self.add(
+            "Watcher",
+            json!({
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "ContainerDefinitions": [{
+                        "Name": WATCHER_CONTAINER,
+                        "Image": { "Fn::Sub": [
+                            "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/watchbot:${Version}",
+                            { "Version": o.watchbot_version },
+                        ]},
+                        "Essential": true,
+                        "MemoryReservation": WATCHER_SOFT_MEMORY,
+                        "Environment": env_list(env),
+                        "LogConfiguration": self.log_configuration(WATCHER_CONTAINER),
+                    }],
+                    "TaskRoleArn": att(&self.id("WatcherRole"), "Arn"),
+                },
+            }),
+        );
+        self.add(
+            "Service",
+            json!({
+                "Type": "AWS::ECS::Service",
+                "Properties": {
+                    "Cluster": o.cluster,
+                    "TaskDefinition": r#ref(&self.id("Watcher")),
+                    "DesiredCount": o.watchers,
+                },
+            }),
+        );
+    }
+}
