@@ -26,7 +26,10 @@ pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher
 pub use error::{Error, MergeError};
 pub use json::parse_strict;
 pub use merge::merge;
-pub use options::{BillingMode, Options, Reservation};
+pub use options::{
+    BillingMode, Capacity, CapacityProvider, DEFAULT_FAILURE_RATE_PERIODS, DEFAULT_FAILURE_RATE_THRESHOLD, FargateSize,
+    Network, Options, Reservation,
+};
 pub use outputs::Outputs;
 
 /// `value` with every object's keys in sorted order, whatever serde_json's features: with `preserve_order` (which

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 mod access;
+mod capacity;
 mod extras;
 mod queues;
 mod tasks;
@@ -129,6 +130,9 @@ impl Builder<'_> {
         self.notifications();
         self.queues_and_topic();
         self.alarms();
+        if self.o.network.is_some() {
+            self.execution_role();
+        }
         self.worker();
         self.watcher();
         if self.o.user {

@@ -67,10 +67,13 @@ impl Builder<'_> {
         container.insert("Environment".into(), env_list(environment));
         container.insert("LogConfiguration".into(), self.log_configuration(WORKER_CONTAINER));
         let r = &o.reservation;
-        if let Some(memory) = &r.memory {
+        // On Fargate the task's size is the limit (`fargate_task`); container-level values add nothing.
+        let on_instances = o.fargate_size.is_none();
+        if let Some(memory) = r.memory.as_ref().filter(|_| on_instances) {
             container.insert("Memory".into(), memory.clone());
         }
         match (&r.soft_memory, &r.memory) {
+            _ if !on_instances => {}
             (Some(soft), _) => {
                 container.insert("MemoryReservation".into(), soft.clone());
             }
@@ -79,7 +82,7 @@ impl Builder<'_> {
             }
             (None, Some(_)) => {}
         }
-        if let Some(cpu) = &r.cpu {
+        if let Some(cpu) = r.cpu.as_ref().filter(|_| on_instances) {
             container.insert("Cpu".into(), cpu.clone());
         }
         if o.privileged {
@@ -104,6 +107,9 @@ impl Builder<'_> {
         });
         if !volumes.is_empty() {
             properties["Volumes"] = Value::Array(volumes);
+        }
+        if let Some(size) = &o.fargate_size {
+            self.fargate_task(&mut properties, &size.cpu, &size.memory);
         }
         self.add("Worker", json!({ "Type": "AWS::ECS::TaskDefinition", "Properties": properties }));
     }
@@ -143,7 +149,7 @@ impl Builder<'_> {
             // ListTasks (adopting a running task by startedBy) supports no resource type, only the cluster condition.
             json!({ "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*", "Condition": on_cluster }),
             // RunTask hands the worker's role to the task.
-            json!({ "Effect": "Allow", "Action": "iam:PassRole", "Resource": att(&self.id("WorkerRole"), "Arn") }),
+            json!({ "Effect": "Allow", "Action": "iam:PassRole", "Resource": self.passed_roles() }),
             // Failure notifications quote the newest lines of the task's own log stream (GetLogEvents only).
             json!({ "Effect": "Allow", "Action": "logs:GetLogEvents", "Resource": att(&log_group, "Arn") }),
         ];
@@ -174,37 +180,34 @@ impl Builder<'_> {
         env.insert("MessageTimeout".into(), json!(o.message_timeout.to_string()));
         env.insert("WorkTopic".into(), r#ref(&self.id("Topic")));
         env.insert("LogGroup".into(), r#ref(&log_group));
+        // Written only when off, so a default stack's environment is what it was before the option existed.
+        if !o.notify_each_failure {
+            env.insert("NotifyEachFailure".into(), json!("false"));
+        }
+        self.placement_env(&mut env);
 
-        self.add(
-            "Watcher",
-            json!({
-                "Type": "AWS::ECS::TaskDefinition",
-                "Properties": {
-                    "ContainerDefinitions": [{
-                        "Name": WATCHER_CONTAINER,
-                        "Image": { "Fn::Sub": [
-                            "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/watchbot:${Version}",
-                            { "Version": o.watchbot_version },
-                        ]},
-                        "Essential": true,
-                        "MemoryReservation": WATCHER_SOFT_MEMORY,
-                        "Environment": env_list(env),
-                        "LogConfiguration": self.log_configuration(WATCHER_CONTAINER),
-                    }],
-                    "TaskRoleArn": att(&self.id("WatcherRole"), "Arn"),
-                },
-            }),
-        );
-        self.add(
-            "Service",
-            json!({
-                "Type": "AWS::ECS::Service",
-                "Properties": {
-                    "Cluster": o.cluster,
-                    "TaskDefinition": r#ref(&self.id("Watcher")),
-                    "DesiredCount": o.watchers,
-                },
-            }),
-        );
+        let mut properties = json!({
+            "ContainerDefinitions": [{
+                "Name": WATCHER_CONTAINER,
+                "Image": { "Fn::Sub": [
+                    "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/watchbot:${Version}",
+                    { "Version": o.watchbot_version },
+                ]},
+                "Essential": true,
+                "MemoryReservation": WATCHER_SOFT_MEMORY,
+                "Environment": env_list(env),
+                "LogConfiguration": self.log_configuration(WATCHER_CONTAINER),
+            }],
+            "TaskRoleArn": att(&self.id("WatcherRole"), "Arn"),
+        });
+        self.fargate_watcher(&mut properties);
+        self.add("Watcher", json!({ "Type": "AWS::ECS::TaskDefinition", "Properties": properties }));
+        let mut service = json!({
+            "Cluster": o.cluster,
+            "TaskDefinition": r#ref(&self.id("Watcher")),
+            "DesiredCount": o.watchers,
+        });
+        self.service_placement(&mut service);
+        self.add("Service", json!({ "Type": "AWS::ECS::Service", "Properties": service }));
     }
 }

@@ -6,7 +6,11 @@
 use crate::error::Error;
 use serde_json::{Map, Value};
 
+mod capacity;
 mod raw;
+pub use capacity::{
+    Capacity, CapacityProvider, FargateSize, Network, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY,
+};
 use raw::Raw;
 
 /// Every option name, in the order the README lists them (used in "unknown option" errors).
@@ -44,6 +48,13 @@ const OPTION_NAMES: &[&str] = &[
     "privileged",
     "outputs",
     "kmsKey",
+    "capacity",
+    "subnets",
+    "securityGroups",
+    "assignPublicIp",
+    "failureRateThreshold",
+    "failureRatePeriods",
+    "notifyEachFailure",
 ];
 
 /// Names the template itself sets in the worker's environment, or the watcher sets per message: a user's `env`
@@ -67,6 +78,12 @@ const MAX_RETENTION: u64 = 1_209_600;
 const MAX_RECEIVE_COUNT: u64 = 1000;
 /// CloudWatch alarms: EvaluationPeriods × Period may not exceed one day; our period is 300 s.
 const MAX_ALARM_PERIODS: u64 = 86_400 / 300;
+/// The failure-rate alarm's window is `failureRatePeriods` minutes, at most a day.
+const MAX_FAILURE_RATE_PERIODS: u64 = 1440;
+/// Defaults of the failure-rate alarm: more than 10 % of finished tasks failed over 5 minutes.
+pub const DEFAULT_FAILURE_RATE_THRESHOLD: u64 = 10;
+/// See [`DEFAULT_FAILURE_RATE_THRESHOLD`].
+pub const DEFAULT_FAILURE_RATE_PERIODS: u64 = 5;
 
 /// Memory/CPU of the worker container. Each value is a number or a CloudFormation intrinsic.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -149,6 +166,18 @@ pub struct Options {
     pub kms_key: Option<Value>,
     /// Whether the refs become stack Outputs, and exported under which prefix.
     pub outputs: crate::Outputs,
+    /// Where the watchers and tasks run.
+    pub capacity: Capacity,
+    /// The tasks' network on Fargate (`Some` exactly with Fargate capacity).
+    pub network: Option<Network>,
+    /// The worker's task size on Fargate (`Some` exactly with Fargate capacity).
+    pub fargate_size: Option<FargateSize>,
+    /// The failure-rate alarm fires above this percentage of finished tasks failed.
+    pub failure_rate_threshold: u64,
+    /// ... over this many minutes.
+    pub failure_rate_periods: u64,
+    /// Notify each failure (`false`: only rejections and dead-lettering notify; failures are left to the alarm).
+    pub notify_each_failure: bool,
 }
 
 impl Options {
@@ -203,7 +232,22 @@ impl Options {
             privileged: raw.boolean("privileged")?.unwrap_or(false),
             kms_key: raw.kms_key()?,
             outputs: raw.outputs()?,
+            capacity: raw.capacity()?,
+            network: None,
+            fargate_size: None,
+            failure_rate_threshold: raw
+                .integer("failureRateThreshold", 0, 99)?
+                .unwrap_or(DEFAULT_FAILURE_RATE_THRESHOLD),
+            failure_rate_periods: raw
+                .integer("failureRatePeriods", 1, MAX_FAILURE_RATE_PERIODS)?
+                .unwrap_or(DEFAULT_FAILURE_RATE_PERIODS),
+            notify_each_failure: raw.boolean("notifyEachFailure")?.unwrap_or(true),
         };
+        let mut options = options;
+        options.network = raw.network(&options.capacity)?;
+        if options.capacity.is_fargate() {
+            options.fargate_size = Some(capacity::fargate_size(&options.reservation)?);
+        }
         options.validate(map)?;
         Ok(options)
     }
@@ -221,6 +265,14 @@ impl Options {
             ));
         }
         validate_prefix(&self.prefix)?;
+        if self.capacity.is_fargate() {
+            if !self.mounts.is_empty() {
+                return Err(Error::invalid("mounts", "host paths cannot be mounted on Fargate"));
+            }
+            if self.privileged {
+                return Err(Error::invalid("privileged", "Fargate runs no privileged containers"));
+            }
+        }
         match (&self.notification_email, &self.notification_topic) {
             (Some(_), Some(_)) => {
                 return Err(Error::Conflict {
