@@ -1,6 +1,7 @@
 //! The template generator's integration tests, one test binary with a module per concern: merging, snapshots of
 //! generated templates (`tests/snapshots/tests__snapshots__*.snap`), and validation of options.
 
+mod capacity;
 mod merge;
 mod snapshots;
 mod validation;

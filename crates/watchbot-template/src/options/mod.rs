@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 mod capacity;
 mod raw;
-pub use capacity::{
-    Capacity, CapacityProvider, FargateSize, Network, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY,
-};
+pub use capacity::{Capacity, CapacityProvider, FargateSize, Network, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY};
 use raw::Raw;
 
 /// Every option name, in the order the README lists them (used in "unknown option" errors).
