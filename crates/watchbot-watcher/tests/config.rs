@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use watchbot_watcher::config::{
-    ConfigError, EcsRunnerConfig, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv, from_env,
+    CapacityProviderItem, ConfigError, EcsRunnerConfig, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv,
+    from_env,
 };
 use watchbot_watcher::events::Level;
 use watchbot_watcher::{TaskSizeLimit, WatcherConfig};
@@ -44,6 +45,7 @@ fn reads_the_whole_container_environment() {
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
             container_name: "worker".into(),
             launch_type: LaunchType::Ec2,
+            capacity_provider_strategy: vec![],
             subnets: vec![],
             security_groups: vec![],
             assign_public_ip: false,
@@ -98,12 +100,31 @@ fn malformed_values_are_named() {
         ("LogLevel", "verbose", "expected info or debug, got \"verbose\""),
         ("LaunchType", "fargat", "expected EC2 or FARGATE, got \"fargat\""),
         ("LaunchType", "FARGATE", "is required with LaunchType FARGATE (comma-separated subnet ids)"),
+        (
+            "LaunchType",
+            "FARGATE_SPOT",
+            "expected EC2 or FARGATE, got \"FARGATE_SPOT\" (Fargate Spot is a capacity provider: \
+             CapacityProviderStrategy FARGATE_SPOT)",
+        ),
+        (
+            "CapacityProviderStrategy",
+            "FARGATE_SPOT",
+            "is required with a CapacityProviderStrategy of Fargate (comma-separated subnet ids)",
+        ),
+        (
+            "CapacityProviderStrategy",
+            "FARGATE:x",
+            "the weight of FARGATE must be a whole number from 0 to 1000, got \"x\"",
+        ),
+        ("AssignPublicIp", "yes", "expected true or false, got \"yes\""),
+        ("AssignPublicIp", "true", "only applies to Fargate tasks (LaunchType is EC2)"),
+        ("NotifyEachFailure", "no", "expected true or false, got \"no\""),
     ];
     for (name, value, problem) in cases {
         let mut env = container_env();
         env.insert(name.into(), value.into());
         let error = from_env(&env, Source::Container).expect_err(name);
-        let expected_name = if problem.contains("with LaunchType") { "Subnets" } else { name };
+        let expected_name = if problem.starts_with("is required with") { "Subnets" } else { name };
         assert_eq!(error, ConfigError { name: expected_name.into(), problem: problem.into() }, "{name}={value}");
         assert!(!error.to_string().contains('\n'));
     }
@@ -122,6 +143,31 @@ fn fargate_takes_subnets_and_security_groups() {
     assert_eq!(ecs.security_groups, vec!["sg-1"]);
     env.insert("LaunchType".into(), "ec2".into());
     assert_eq!(from_env(&env, Source::Container).expect("parses").ecs.expect("ecs").launch_type, LaunchType::Ec2);
+}
+
+#[test]
+fn a_strategy_replaces_the_launch_type_and_fargate_takes_a_public_ip() {
+    let mut env = container_env();
+    env.insert("CapacityProviderStrategy".into(), "FARGATE:1:1,FARGATE_SPOT:3".into());
+    env.insert("Subnets".into(), "subnet-1".into());
+    env.insert("AssignPublicIp".into(), "true".into());
+    env.insert("NotifyEachFailure".into(), "false".into());
+    let parsed = from_env(&env, Source::Container).expect("parses");
+    assert!(!parsed.watcher.notify_each_failure);
+    let ecs = parsed.ecs.expect("ecs");
+    let item = |name: &str, weight, base| CapacityProviderItem { name: name.into(), weight, base };
+    assert_eq!(ecs.capacity_provider_strategy, vec![item("FARGATE", 1, 1), item("FARGATE_SPOT", 3, 0)]);
+    assert!(ecs.is_fargate() && ecs.assign_public_ip);
+    env.insert("LaunchType".into(), "FARGATE".into());
+    assert_eq!(
+        from_env(&env, Source::Container).unwrap_err().to_string(),
+        "environment variable CapacityProviderStrategy: give LaunchType or CapacityProviderStrategy, not both (ECS \
+         takes one)"
+    );
+    // Auto Scaling group providers are EC2: no subnets needed, no public IP.
+    let mut env = container_env();
+    env.insert("CapacityProviderStrategy".into(), "my-asg".into());
+    assert!(!from_env(&env, Source::Container).expect("parses").ecs.expect("ecs").is_fargate());
 }
 
 #[test]
@@ -199,6 +245,51 @@ fn the_template_watcher_environment_is_what_the_watcher_reads() {
     assert_eq!(ecs.cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/processing");
     assert_eq!(ecs.container_name, watchbot_template::WORKER_CONTAINER);
     assert_eq!(ecs.launch_type, LaunchType::Ec2);
+}
+
+/// The watcher's environment of a generated template, as the deployed stack resolves it, after checking that every
+/// variable the template sets is one the watcher reads and every one the container requires is set.
+fn resolved_environment(options: &serde_json::Value) -> BTreeMap<String, String> {
+    let options = watchbot_template::Options::from_value(options).expect("options");
+    let raw = watchbot_template::template(&options).expect("template").watcher_environment();
+    let known: BTreeSet<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
+    for name in raw.keys() {
+        assert!(known.contains(name.as_str()), "the template sets {name}, which the watcher does not read");
+    }
+    for (name, need) in VARIABLES {
+        if *need != Need::Optional {
+            assert!(raw.contains_key(*name), "the watcher requires {name}, which the template does not set");
+        }
+    }
+    raw.iter().map(|(k, v)| (k.clone(), resolve(k, v))).collect()
+}
+
+#[test]
+fn fargate_templates_give_the_watcher_their_placement_and_network() {
+    let config = |name: &str| {
+        let path = format!("{}/../watchbot-template/tests/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&path).expect("config")).expect("json")
+    };
+    let fargate = from_env(&resolved_environment(&config("fargate")), Source::Container).expect("parses");
+    let ecs = fargate.ecs.expect("ecs");
+    assert_eq!((ecs.launch_type, ecs.capacity_provider_strategy.as_slice()), (LaunchType::Fargate, &[][..]));
+    assert_eq!(ecs.subnets, ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]);
+    assert_eq!(ecs.security_groups, ["sg-0123456789abcdef0"]);
+    assert!(ecs.assign_public_ip);
+    assert!(fargate.watcher.notify_each_failure);
+
+    let spot = from_env(&resolved_environment(&config("fargate-spot")), Source::Container).expect("parses");
+    assert!(!spot.watcher.notify_each_failure, "notifyEachFailure: false");
+    let ecs = spot.ecs.expect("ecs");
+    let item = |name: &str, weight, base| CapacityProviderItem { name: name.into(), weight, base };
+    assert_eq!(ecs.capacity_provider_strategy, [item("FARGATE_SPOT", 1, 0)]);
+    assert!(ecs.is_fargate() && !ecs.assign_public_ip);
+    assert_eq!((ecs.subnets.len(), ecs.security_groups.len()), (1, 1), "intrinsics, resolved");
+
+    let strategy = from_env(&resolved_environment(&config("strategy")), Source::Container).expect("parses");
+    let ecs = strategy.ecs.expect("ecs");
+    assert_eq!(ecs.capacity_provider_strategy, [item("FARGATE", 1, 1), item("FARGATE_SPOT", 3, 0)]);
+    assert_eq!(ecs.subnets, ["subnet-0a1b2c3d"]);
 }
 
 /// The watcher container's environment with the AWS settings of a machine that has no credentials at all (no
