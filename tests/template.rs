@@ -124,6 +124,26 @@ fn bad_configs_exit_1_with_one_line_naming_the_option_and_write_nothing() {
 }
 
 #[test]
+fn an_open_webhook_is_one_warning_line_and_the_template_unchanged() {
+    let config = workspace_path("crates/watchbot-template/tests/configs/open-webhook.json");
+    let out = watchbot(&TestDir::new()).arg("template").arg("--config").arg(&config).success();
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(err.starts_with("watchbot: warning: "), "{out}");
+    assert!(err.contains("\"webhook\" without \"webhookKey\": anyone who finds the endpoint can POST jobs"), "{out}");
+    let printed: Value = serde_json::from_slice(out.stdout_bytes()).unwrap();
+    let options = watchbot_template::Options::from_value(&read_json(&config)).unwrap();
+    assert_eq!(printed, watchbot_template::template(&options).unwrap().to_json());
+    // With a key, or without a webhook: no warning.
+    let quiet = watchbot(&TestDir::new())
+        .arg("template")
+        .arg("--config")
+        .arg(workspace_path("crates/watchbot-template/tests/configs/everything.json"))
+        .success();
+    assert_eq!(quiet.stderr(), "", "{quiet}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = watchbot(&TestDir::new()).arg("template").fails_with(2);
     assert!(out.stderr().contains("--config"), "{out}");

@@ -2,7 +2,8 @@
 //!
 //! Every logical id is `<prefix><Name>`, so two watchbots with different prefixes merge into one template. One file
 //! per part of the stack: `queues` (queues, topic, queue alarms), `tasks` (task definitions, roles, service),
-//! `access` (user, webhook), `extras` (log forwarding, progress table).
+//! `access` (user, webhook), `extras` (log forwarding, progress table), `capacity` (Fargate and capacity providers),
+//! `metrics` (metric filters, the failure-rate alarm, the dashboard).
 
 use crate::error::Error;
 use crate::options::Options;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 mod access;
 mod capacity;
 mod extras;
+mod metrics;
 mod queues;
 mod tasks;
 
@@ -130,6 +132,8 @@ impl Builder<'_> {
         self.notifications();
         self.queues_and_topic();
         self.alarms();
+        self.metric_filters();
+        self.failure_rate_alarm();
         if self.o.network.is_some() {
             self.execution_role();
         }
@@ -147,6 +151,7 @@ impl Builder<'_> {
         if self.o.reduce {
             self.progress_table();
         }
+        self.dashboard();
         let mut json = json!({ "AWSTemplateFormatVersion": "2010-09-09", "Resources": Value::Object(self.resources) });
         if let Some(outputs) = crate::outputs::section(&self.o.outputs, self.p, &self.refs) {
             json["Outputs"] = outputs;
@@ -160,6 +165,11 @@ impl Builder<'_> {
             Some(topic) => topic.clone(),
             None => r#ref(&self.id("NotificationTopic")),
         }
+    }
+
+    /// `AlarmActions` of every alarm: the notification topic.
+    fn alarm_actions(&self) -> Value {
+        json!([self.notification_topic()])
     }
 
     fn notifications(&mut self) {

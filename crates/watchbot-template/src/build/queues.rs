@@ -58,7 +58,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn alarms(&mut self) {
-        let actions = json!([self.notification_topic()]);
+        let actions = self.alarm_actions();
         self.add(
             "QueueSizeAlarm",
             json!({

@@ -250,6 +250,20 @@ impl Options {
         Ok(options)
     }
 
+    /// Options that are valid but probably not what was meant, one line each (`watchbot template` prints them on
+    /// stderr; the template is generated all the same).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.webhook && !self.webhook_key {
+            warnings.push(
+                "\"webhook\" without \"webhookKey\": anyone who finds the endpoint can POST jobs to the queue \
+                 (\"webhookKey\": true requires an API key)"
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+
     /// Checks between options: what each alone cannot tell.
     fn validate(&self, given: &Map<String, Value>) -> Result<(), Error> {
         validate_service(&self.service)?;
