@@ -5,8 +5,8 @@
 //! it can be): it creates queues, topics (with their inline subscriptions), the log group, roles, the user and its
 //! access key, task definitions, the service, the DynamoDB table, the Lambda permission (only if the function
 //! exists, so the test creates it), and the API Gateway REST API, resource, method and deployment (with its stage).
-//! It silently skips `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm`, `AWS::SNS::Subscription`,
-//! `AWS::Logs::SubscriptionFilter`, `AWS::ApiGateway::ApiKey`, `AWS::ApiGateway::UsagePlan` and
+//! It creates the dashboard, and silently skips `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm`,
+//! `AWS::SNS::Subscription`, `AWS::Logs::SubscriptionFilter`, `AWS::Logs::MetricFilter`, `AWS::ApiGateway::ApiKey`, `AWS::ApiGateway::UsagePlan` and
 //! `AWS::ApiGateway::UsagePlanKey`: the stack still reaches CREATE_COMPLETE and lists them with no physical id.
 //! Those resources stay in the template; cfn-lint (`cargo xtask lint-templates`, and `merged_templates_pass_cfn_lint`
 //! here) is what checks them.
@@ -360,6 +360,7 @@ fn assert_only_unsupported_skipped(template: &Value, stack: &Stack) {
         "AWS::CloudWatch::Alarm",
         "AWS::SNS::Subscription",
         "AWS::Logs::SubscriptionFilter",
+        "AWS::Logs::MetricFilter",
         "AWS::ApiGateway::ApiKey",
         "AWS::ApiGateway::UsagePlan",
         "AWS::ApiGateway::UsagePlanKey",
@@ -525,4 +526,72 @@ async fn open_webhook_config_deploys() {
          print(api.get_method(restApiId={api:?}, resourceId=hook['id'], httpMethod='POST')['apiKeyRequired'])\n"
     ));
     assert_eq!(found, "False");
+}
+
+/// moto's default subnet and security group.
+fn default_network(moto: &watchbot_testing::Moto) -> (String, String) {
+    let out = moto.python(
+        "print(client('ec2').describe_subnets()['Subnets'][0]['SubnetId'])\n\
+         print(client('ec2').describe_security_groups()['SecurityGroups'][0]['GroupId'])",
+    );
+    let mut lines = out.lines().map(str::to_string);
+    (lines.next().expect("subnet"), lines.next().expect("security group"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fargate_fargate_spot_and_strategy_configs_deploy() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (subnet, group) = default_network(moto);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    for (name, prefix) in [("fargate", "Fargate"), ("fargate-spot", "Spot"), ("strategy", "Mixed")] {
+        let (_, arn) = create_cluster(&config).await;
+        let path = workspace_path(&format!("crates/watchbot-template/tests/configs/{name}.json"));
+        let mut options = read_json(&path);
+        options["cluster"] = json!(arn);
+        options["subnets"] = json!([subnet]);
+        options["securityGroups"] = json!([group]);
+        let dir = TestDir::new();
+        let template = cli_template(&config_file(&dir, &format!("{name}.json"), &options));
+        let stack = deploy(&config, &template, &[]).await;
+        assert_only_unsupported_skipped(&template, &stack);
+        let watchers = options["watchers"].as_i64().unwrap_or(1) as i32;
+        let workers = options["workers"].as_u64().unwrap_or(1).to_string();
+        let image = format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:{}",
+            options["serviceVersion"].as_str().unwrap()
+        );
+        let expect = Expect {
+            prefix,
+            cluster: &arn,
+            image: &image,
+            visibility_timeout: 600,
+            max_receive_count: 10,
+            watchers,
+            concurrency: &workers,
+        };
+        check_core(&config, &stack, &expect).await;
+
+        // moto's CloudFormation registers task definitions with their family, containers, volumes and memory only,
+        // and services without a network (moto 5.2): the Fargate properties are cfn-lint's to check. What moto keeps:
+        // the execution role exists, the task-level memory, and the watcher's environment resolved.
+        assert!(stack.id(&format!("{prefix}ExecutionRole")).contains("ExecutionRole"), "{name}");
+        let worker = ecs.describe_task_definition().task_definition(stack.id(&format!("{prefix}Worker"))).send();
+        let worker = worker.await.unwrap().task_definition().cloned().unwrap();
+        let memory = options["reservation"]["memory"].as_u64().or(options["reservation"]["softMemory"].as_u64());
+        assert_eq!(worker.memory(), Some(memory.unwrap_or(512).to_string().as_str()), "{name}");
+        let watcher = ecs.describe_task_definition().task_definition(stack.id(&format!("{prefix}Watcher"))).send();
+        let watcher = watcher.await.unwrap().task_definition().cloned().unwrap();
+        let env: BTreeMap<String, String> = watcher.container_definitions()[0]
+            .environment()
+            .iter()
+            .map(|pair| (pair.name().unwrap().to_string(), pair.value().unwrap().to_string()))
+            .collect();
+        assert_eq!((&env["Subnets"], &env["SecurityGroups"]), (&subnet, &group), "{name}");
+        match name {
+            "fargate" => assert_eq!(env["LaunchType"], "FARGATE"),
+            "fargate-spot" => assert_eq!(env["CapacityProviderStrategy"], "FARGATE_SPOT:1:0"),
+            _ => assert_eq!(env["CapacityProviderStrategy"], "FARGATE:1:1,FARGATE_SPOT:3:0"),
+        }
+    }
 }
