@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 impl Builder<'_> {
     pub(super) fn log_forwarding(&mut self, function: Value) {
         let (log_group, permission) = (self.id("LogGroup"), self.id("LogForwardingPermission"));
-        self.add(
-            "LogForwardingPermission",
-            json!({
+        let condition = self.condition("LogAggregation");
+        let mut permission_resource = json!({
                 "Type": "AWS::Lambda::Permission",
                 "Properties": {
                     "Action": "lambda:InvokeFunction",
@@ -18,16 +17,19 @@ impl Builder<'_> {
                     "SourceArn": att(&log_group, "Arn"),
                     "SourceAccount": r#ref("AWS::AccountId"),
                 },
-            }),
-        );
-        self.add(
-            "LogForwarding",
-            json!({
-                "Type": "AWS::Logs::SubscriptionFilter",
-                "DependsOn": [permission],
-                "Properties": { "LogGroupName": r#ref(&log_group), "FilterPattern": "", "DestinationArn": function },
-            }),
-        );
+        });
+        let mut filter = json!({
+            "Type": "AWS::Logs::SubscriptionFilter",
+            "DependsOn": [permission],
+            "Properties": { "LogGroupName": r#ref(&log_group), "FilterPattern": "", "DestinationArn": function },
+        });
+        // An empty function reference: neither resource (both would be created with an empty ARN and fail).
+        if let Some(condition) = condition {
+            permission_resource["Condition"] = json!(condition);
+            filter["Condition"] = json!(condition);
+        }
+        self.add("LogForwardingPermission", permission_resource);
+        self.add("LogForwarding", filter);
     }
 
     pub(super) fn progress_table(&mut self) {

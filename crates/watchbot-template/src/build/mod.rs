@@ -7,11 +7,13 @@
 
 use crate::error::Error;
 use crate::options::Options;
+use conditions::{no_value, when};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 mod access;
 mod capacity;
+mod conditions;
 mod extras;
 mod metrics;
 mod queues;
@@ -152,35 +154,52 @@ impl Builder<'_> {
             self.progress_table();
         }
         self.dashboard();
+        let conditions = self.conditions();
+        let guarded: BTreeMap<String, String> =
+            self.notification_condition().map(|c| ("notificationTopic".to_string(), c)).into_iter().collect();
         let mut json = json!({ "AWSTemplateFormatVersion": "2010-09-09", "Resources": Value::Object(self.resources) });
-        if let Some(outputs) = crate::outputs::section(&self.o.outputs, self.p, &self.refs) {
+        if !conditions.is_empty() {
+            json["Conditions"] = Value::Object(conditions);
+        }
+        if let Some(outputs) = crate::outputs::section(&self.o.outputs, self.p, &self.refs, &guarded) {
             json["Outputs"] = outputs;
         }
         Ok(Template { json: crate::sorted(json), refs: self.refs, prefix: self.p.to_string() })
     }
 
     /// The topic failures are reported to: a new one with an email subscription, or the user's.
-    fn notification_topic(&self) -> Value {
+    fn topic(&self) -> Value {
         match &self.o.notification_topic {
             Some(topic) => topic.clone(),
             None => r#ref(&self.id("NotificationTopic")),
         }
     }
 
-    /// `AlarmActions` of every alarm: the notification topic.
+    /// The notification topic as a string: `""` when its reference is empty (the watcher then logs notifications).
+    fn notification_topic(&self) -> Value {
+        when(self.notification_condition().as_deref(), self.topic(), json!(""))
+    }
+
+    /// `AlarmActions` of every alarm: the notification topic, none when its reference is empty.
     fn alarm_actions(&self) -> Value {
-        json!([self.notification_topic()])
+        when(self.notification_condition().as_deref(), json!([self.topic()]), no_value())
+    }
+
+    /// A policy statement that exists only with its option's Condition (a list item left out without it).
+    fn guarded_statement(&self, option: &str, statement: Value) -> Value {
+        when(self.condition(option).as_deref(), statement, no_value())
     }
 
     fn notifications(&mut self) {
         if let Some(email) = &self.o.notification_email {
-            self.add(
-                "NotificationTopic",
-                json!({
-                    "Type": "AWS::SNS::Topic",
-                    "Properties": { "Subscription": [{ "Endpoint": email, "Protocol": "email" }] },
-                }),
-            );
+            let mut topic = json!({
+                "Type": "AWS::SNS::Topic",
+                "Properties": { "Subscription": [{ "Endpoint": email, "Protocol": "email" }] },
+            });
+            if let Some(condition) = self.condition("NotificationEmail") {
+                topic["Condition"] = json!(condition);
+            }
+            self.add("NotificationTopic", topic);
         }
         let topic = self.notification_topic();
         self.refs.insert("notificationTopic".into(), topic);

@@ -2,7 +2,7 @@
 
 use super::{
     Builder, DEFAULT_WORKER_SOFT_MEMORY, WATCHER_CONTAINER, WATCHER_SOFT_MEMORY, WORKER_CONTAINER, assume_role, att,
-    env_list, policy, r#ref, sub,
+    env_list, no_value, policy, r#ref, sub, when,
 };
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -31,7 +31,8 @@ impl Builder<'_> {
             }));
         }
         if let Some(key) = &o.kms_key {
-            statements.push(json!({ "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key }));
+            let statement = json!({ "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key });
+            statements.push(self.guarded_statement("KmsKey", statement));
         }
         let mut policies = vec![json!({ "PolicyName": "watchbot-worker", "PolicyDocument": policy(statements) })];
         if !o.permissions.is_empty() {
@@ -132,7 +133,11 @@ impl Builder<'_> {
             }),
             // Messages too large for a task's environment go to the dead-letter queue.
             json!({ "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": att(&dead_letter, "Arn") }),
-            json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": self.notification_topic() }),
+            when(
+                self.notification_condition().as_deref(),
+                json!({ "Effect": "Allow", "Action": "sns:Publish", "Resource": self.topic() }),
+                no_value(),
+            ),
             json!({
                 "Effect": "Allow",
                 "Action": "ecs:RunTask",
@@ -191,7 +196,11 @@ impl Builder<'_> {
                 "Name": WATCHER_CONTAINER,
                 "Image": { "Fn::Sub": [
                     "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/watchbot:${Version}",
-                    { "Version": o.watchbot_version },
+                    { "Version": when(
+                        self.condition("WatchbotVersion").as_deref(),
+                        o.watchbot_version.clone(),
+                        json!(crate::DEFAULT_WATCHBOT_VERSION),
+                    ) },
                 ]},
                 "Essential": true,
                 "MemoryReservation": WATCHER_SOFT_MEMORY,
