@@ -172,7 +172,8 @@ fn merged_templates_pass_cfn_lint() {
     }
     let two = watchbot_template::merge(&two).unwrap();
     let mut paths = Vec::new();
-    for (name, template) in [("s3-bucket", s3), ("two-watchbots", two)] {
+    let (topic, email) = (optional_references_template(false), optional_references_template(true));
+    for (name, template) in [("s3-bucket", s3), ("two-watchbots", two), ("refs-topic", topic), ("refs-email", email)] {
         paths.push(config_file(&dir, &format!("{name}.template.json"), &template));
     }
     TestCommand::new(cfn_lint())
@@ -181,6 +182,27 @@ fn merged_templates_pass_cfn_lint() {
         .when_missing("run `cargo xtask install-tools`, or `pip install cfn-lint`")
         .deadline(Duration::from_secs(300))
         .success();
+}
+
+/// The optional options that accept a reference, each a parameter defaulting to `""` ("not this time"): the
+/// notification topic (or, with `email`, the email), log forwarding, the KMS key, the watcher version.
+fn optional_references_template(email: bool) -> Value {
+    let mut config = read_json(&workspace_path("examples/config/minimal.json"));
+    let options = config.as_object_mut().unwrap();
+    options.remove("notificationEmail");
+    let notification = if email { "notificationEmail" } else { "notificationTopic" };
+    options.insert(notification.into(), json!({"Ref": "Notifications"}));
+    options.insert("logAggregationFunction".into(), json!({"Ref": "LogFunction"}));
+    options.insert("kmsKey".into(), json!({"Ref": "KmsKey"}));
+    options.insert("watchbotVersion".into(), json!({"Ref": "WatcherVersion"}));
+    options.insert("outputs".into(), json!(true));
+    let parameters: serde_json::Map<String, Value> = ["Notifications", "LogFunction", "KmsKey", "WatcherVersion"]
+        .iter()
+        .map(|name| (name.to_string(), json!({"Type": "String", "Default": ""})))
+        .collect();
+    let dir = TestDir::new();
+    let generated = cli_template(&config_file(&dir, "refs.json", &Value::Object(options.clone())));
+    watchbot_template::merge(&[json!({"Parameters": parameters}), generated]).unwrap()
 }
 
 /// The seed README's example: the user's template merged with `watchbot template` of its options, through the CLI.
@@ -594,4 +616,79 @@ async fn fargate_fargate_spot_and_strategy_configs_deploy() {
             _ => assert_eq!(env["CapacityProviderStrategy"], "FARGATE:1:1,FARGATE_SPOT:3:0"),
         }
     }
+}
+
+/// Each optional reference left `""` deploys without its feature; given, the feature is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn optional_references_left_empty_deploy_without_their_feature() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (cluster, arn) = create_cluster(&config).await;
+    let on_cluster = |template: Value| {
+        serde_json::from_str::<Value>(
+            &serde_json::to_string(&template).unwrap().replace("cluster/processing", &format!("cluster/{cluster}")),
+        )
+        .unwrap()
+    };
+    let watcher_env = |stack: &Stack| {
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        let watcher = stack.id("WatchbotWatcher").to_string();
+        async move {
+            let described = ecs.describe_task_definition().task_definition(watcher).send().await.unwrap();
+            let definition = described.task_definition().cloned().unwrap();
+            let env: BTreeMap<String, String> = definition.container_definitions()[0]
+                .environment()
+                .iter()
+                .map(|pair| (pair.name().unwrap().to_string(), pair.value().unwrap_or_default().to_string()))
+                .collect();
+            (env, definition.container_definitions()[0].image().unwrap_or_default().to_string())
+        }
+    };
+    for email in [false, true] {
+        let template = on_cluster(optional_references_template(email));
+        let empty = deploy(&config, &template, &[]).await;
+        for absent in ["WatchbotLogForwarding", "WatchbotLogForwardingPermission", "WatchbotNotificationTopic"] {
+            assert!(!empty.resources.contains_key(absent), "{absent} with an empty reference: {:?}", empty.resources);
+        }
+        assert!(!empty.outputs.contains_key("WatchbotNotificationTopic"), "{:?}", empty.outputs);
+        let (env, image) = watcher_env(&empty).await;
+        assert_eq!(env["NotificationTopic"], "", "the watcher logs its notifications");
+        assert!(image.ends_with(&format!("/watchbot:{}", watchbot_template::DEFAULT_WATCHBOT_VERSION)), "{image}");
+        let expect = Expect {
+            prefix: "Watchbot",
+            cluster: &arn,
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
+            visibility_timeout: 600,
+            max_receive_count: 10,
+            watchers: 1,
+            concurrency: "1",
+        };
+        check_core(&config, &empty, &expect).await;
+    }
+
+    // Given: log forwarding to the function, the topic (the email's, or the user's), the key, the version.
+    let function = watchbot_testing::unique_name("forwarder");
+    let function_arn = moto.python(&format!(
+        "import io, zipfile\n\
+         role = client('iam').create_role(RoleName={function:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         zipped = io.BytesIO()\n\
+         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
+         print(client('lambda').create_function(FunctionName={function:?}, Runtime='python3.11', Role=role, \
+         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})['FunctionArn'])\n"
+    ));
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+    let template = on_cluster(optional_references_template(true));
+    let given = [
+        ("Notifications", "ops@example.com"),
+        ("LogFunction", function_arn.as_str()),
+        ("KmsKey", key),
+        ("WatcherVersion", "v9"),
+    ];
+    let full = deploy(&config, &template, &given).await;
+    assert!(full.resources.contains_key("WatchbotLogForwardingPermission"), "{:?}", full.resources);
+    let topic = full.id("WatchbotNotificationTopic").to_string();
+    assert_eq!(full.outputs.get("WatchbotNotificationTopic"), Some(&topic));
+    let (env, image) = watcher_env(&full).await;
+    assert_eq!(env["NotificationTopic"], topic);
+    assert!(image.ends_with("/watchbot:v9"), "{image}");
 }

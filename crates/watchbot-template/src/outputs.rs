@@ -39,6 +39,12 @@ pub(crate) fn section(
         let mut output = json!({ "Description": format!("watchbot {name}"), "Value": value });
         if let Some(condition) = conditions.get(name) {
             output["Condition"] = json!(condition);
+            // Under its Condition, the ref's `Fn::If` on the same Condition is its first branch.
+            if let Some([c, value, _]) = value.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice)
+                && c == condition
+            {
+                output["Value"] = value.clone();
+            }
         }
         if let Outputs::Exported(export) = setting {
             output["Export"] = json!({ "Name": format!("{export}{id}") });
