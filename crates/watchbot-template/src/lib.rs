@@ -22,6 +22,7 @@ mod merge;
 mod options;
 mod outputs;
 
+pub use build::metrics::{METRICS, NAMESPACE};
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
 pub use error::{Error, MergeError};
 pub use json::parse_strict;

@@ -3,5 +3,6 @@
 
 mod capacity;
 mod merge;
+mod metrics;
 mod snapshots;
 mod validation;

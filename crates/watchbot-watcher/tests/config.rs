@@ -375,3 +375,50 @@ fn the_binary_prints_help_and_refuses_arguments() {
         "watchbot-watcher: unexpected argument \"--queue-url\": it takes none (see --help)\n"
     );
 }
+
+/// The template's metric filters match the watcher's own JSON event lines: every `$.field = "value"` of a pattern is
+/// a field the event of that name writes, with that value (template and watcher cannot drift).
+#[test]
+fn the_templates_metric_filters_match_the_watchers_event_lines() {
+    use watchbot_watcher::Outcome;
+    use watchbot_watcher::events::{Event, json_line};
+    let finished = |outcome| Event::Finished {
+        message_id: "m".into(),
+        outcome,
+        exit_code: Some(1),
+        reason: "exited".into(),
+        duration_ms: 1500,
+        receive_count: 1,
+    };
+    let lines: Vec<serde_json::Value> =
+        [finished(Outcome::Succeeded), finished(Outcome::Failed), finished(Outcome::Rejected)]
+            .into_iter()
+            .chain([Event::NotPlaced { message_id: "m".into(), reason: "RESOURCE:CPU".into(), retry_in_ms: 1000 }])
+            .map(|event| serde_json::from_str(&json_line(&event, 0)).unwrap())
+            .collect();
+    for (metric, pattern, value) in watchbot_template::METRICS {
+        let terms: Vec<(&str, &str)> = pattern
+            .trim_matches(['{', '}', ' '])
+            .split("&&")
+            .map(|term| {
+                let (field, wanted) = term.trim().split_once(" = ").expect("$.field = value");
+                (field.trim_start_matches("$."), wanted.trim_matches('"'))
+            })
+            .collect();
+        let matching: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|line| {
+                terms.iter().all(|(field, wanted)| match (&line[*field], *wanted) {
+                    (serde_json::Value::Null, _) => false,
+                    (_, "*") => true,
+                    (found, wanted) => found.as_str() == Some(wanted),
+                })
+            })
+            .collect();
+        let expected = if *metric == "TaskDuration" { 3 } else { 1 };
+        assert_eq!(matching.len(), expected, "{metric}: {pattern} matches {matching:?}");
+        if let Some(field) = value.strip_prefix("$.") {
+            assert!(matching.iter().all(|line| line[field].is_u64()), "{metric}: {field}");
+        }
+    }
+}

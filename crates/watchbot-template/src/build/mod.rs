@@ -15,7 +15,7 @@ mod access;
 mod capacity;
 mod conditions;
 mod extras;
-mod metrics;
+pub(crate) mod metrics;
 mod queues;
 mod tasks;
 
