@@ -163,5 +163,5 @@ async fn fargate_without_subnets_is_rejected_before_calling_ecs() {
     let runner = EcsRunner::new(f.client.clone(), config);
     let error = runner.launch(&spec("x")).await.unwrap_err();
     assert_eq!(error.kind, PortErrorKind::Rejected);
-    assert_eq!(error.message, "the FARGATE launch type needs subnets");
+    assert_eq!(error.message, "Fargate tasks need subnets");
 }

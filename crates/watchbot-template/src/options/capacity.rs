@@ -241,7 +241,7 @@ const FARGATE_SIZES: &[(u64, u64, u64, u64)] = &[
 /// Whether Fargate runs a task of `cpu` units with `memory` MiB.
 fn fargate_accepts(cpu: u64, memory: u64) -> bool {
     FARGATE_SIZES.iter().any(|&(c, min, max, step)| {
-        c == cpu && (min..=max).contains(&memory) && (memory - min) % step == 0 && (c != 256 || memory != 1536)
+        c == cpu && (min..=max).contains(&memory) && (memory - min).is_multiple_of(step) && (c != 256 || memory != 1536)
     })
 }
 
