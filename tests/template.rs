@@ -447,6 +447,18 @@ async fn seed_s3_bucket_example_deploys() {
     assert_eq!(stack.id("MyBucket"), "my-bucket");
 }
 
+/// A Lambda function on moto (log forwarding's Lambda permission needs it to exist, as AWS does); its ARN.
+fn create_function(moto: &watchbot_testing::Moto, name: &str) -> String {
+    moto.python(&format!(
+        "import io, zipfile\n\
+         role = client('iam').create_role(RoleName={name:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         zipped = io.BytesIO()\n\
+         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
+         print(client('lambda').create_function(FunctionName={name:?}, Runtime='python3.11', Role=role, \
+         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})['FunctionArn'])\n"
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn everything_on_config_deploys() {
     let moto = watchbot_testing::moto();
@@ -454,14 +466,7 @@ async fn everything_on_config_deploys() {
     let (cluster, arn) = create_cluster(&config).await;
     // The Lambda permission of log forwarding needs the function to exist (moto checks, as AWS does).
     let function = watchbot_testing::unique_name("log-forwarder");
-    moto.python(&format!(
-        "import io, zipfile\n\
-         role = client('iam').create_role(RoleName={function:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
-         zipped = io.BytesIO()\n\
-         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
-         client('lambda').create_function(FunctionName={function:?}, Runtime='python3.11', Role=role, \
-         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})\n"
-    ));
+    create_function(moto, &function);
     let text =
         std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/everything.json")).unwrap();
     let text = text.replace("cluster/everything", &format!("cluster/{cluster}")).replace("log-forwarder", &function);
@@ -668,14 +673,7 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
 
     // Given: log forwarding to the function, the topic (the email's, or the user's), the key, the version.
     let function = watchbot_testing::unique_name("forwarder");
-    let function_arn = moto.python(&format!(
-        "import io, zipfile\n\
-         role = client('iam').create_role(RoleName={function:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
-         zipped = io.BytesIO()\n\
-         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
-         print(client('lambda').create_function(FunctionName={function:?}, Runtime='python3.11', Role=role, \
-         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})['FunctionArn'])\n"
-    ));
+    let function_arn = create_function(moto, &function);
     let key = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
     let template = on_cluster(optional_references_template(true));
     let given = [
