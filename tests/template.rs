@@ -185,7 +185,8 @@ fn merged_templates_pass_cfn_lint() {
 }
 
 /// The optional options that accept a reference, each a parameter defaulting to `""` ("not this time"): the
-/// notification topic (or, with `email`, the email), log forwarding, the KMS key, the watcher version.
+/// notification topic (or, with `email`, the email), log forwarding, the KMS key, the watcher version, the worker's
+/// memory limits.
 fn optional_references_template(email: bool) -> Value {
     let mut config = read_json(&workspace_path("examples/config/minimal.json"));
     let options = config.as_object_mut().unwrap();
@@ -195,11 +196,11 @@ fn optional_references_template(email: bool) -> Value {
     options.insert("logAggregationFunction".into(), json!({"Ref": "LogFunction"}));
     options.insert("kmsKey".into(), json!({"Ref": "KmsKey"}));
     options.insert("watchbotVersion".into(), json!({"Ref": "WatcherVersion"}));
+    options.insert("reservation".into(), json!({"memory": {"Ref": "Memory"}, "softMemory": {"Ref": "SoftMemory"}}));
     options.insert("outputs".into(), json!(true));
-    let parameters: serde_json::Map<String, Value> = ["Notifications", "LogFunction", "KmsKey", "WatcherVersion"]
-        .iter()
-        .map(|name| (name.to_string(), json!({"Type": "String", "Default": ""})))
-        .collect();
+    let names = ["Notifications", "LogFunction", "KmsKey", "WatcherVersion", "Memory", "SoftMemory"];
+    let parameters: serde_json::Map<String, Value> =
+        names.iter().map(|name| (name.to_string(), json!({"Type": "String", "Default": ""}))).collect();
     let dir = TestDir::new();
     let generated = cli_template(&config_file(&dir, "refs.json", &Value::Object(options.clone())));
     watchbot_template::merge(&[json!({"Parameters": parameters}), generated]).unwrap()
@@ -649,6 +650,15 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
             (env, definition.container_definitions()[0].image().unwrap_or_default().to_string())
         }
     };
+    let worker_memory = |stack: &Stack| {
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        let worker = stack.id("WatchbotWorker").to_string();
+        async move {
+            let described = ecs.describe_task_definition().task_definition(worker).send().await.unwrap();
+            let container = described.task_definition().unwrap().container_definitions()[0].clone();
+            (container.memory(), container.memory_reservation())
+        }
+    };
     for email in [false, true] {
         let template = on_cluster(optional_references_template(email));
         let empty = deploy(&config, &template, &[]).await;
@@ -659,6 +669,7 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
         let (env, image) = watcher_env(&empty).await;
         assert_eq!(env["NotificationTopic"], "", "the watcher logs its notifications");
         assert!(image.ends_with(&format!("/watchbot:{}", watchbot_template::DEFAULT_WATCHBOT_VERSION)), "{image}");
+        assert_eq!(worker_memory(&empty).await, (None, Some(512)), "no limits given: the default reservation");
         let expect = Expect {
             prefix: "Watchbot",
             cluster: &arn,
@@ -681,6 +692,8 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
         ("LogFunction", function_arn.as_str()),
         ("KmsKey", key),
         ("WatcherVersion", "v9"),
+        ("Memory", "1024"),
+        ("SoftMemory", "256"),
     ];
     let full = deploy(&config, &template, &given).await;
     assert!(full.resources.contains_key("WatchbotLogForwardingPermission"), "{:?}", full.resources);
@@ -689,4 +702,5 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
     let (env, image) = watcher_env(&full).await;
     assert_eq!(env["NotificationTopic"], topic);
     assert!(image.ends_with("/watchbot:v9"), "{image}");
+    assert_eq!(worker_memory(&full).await, (Some(1024), Some(256)));
 }

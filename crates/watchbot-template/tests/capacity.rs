@@ -203,3 +203,15 @@ fn options_that_do_not_go_together_are_one_line_errors() {
         assert!(!text.contains('\n'), "{text}");
     }
 }
+
+#[test]
+fn a_fargate_size_given_as_references_falls_back_when_they_are_empty() {
+    let t = generate(json!({"reservation": {"cpu": {"Ref": "Cpu"}, "softMemory": {"Ref": "Soft"}}}));
+    let worker = &t["Resources"]["WatchbotWorker"]["Properties"];
+    assert_eq!(worker["Cpu"], json!({"Fn::If": ["WatchbotHasReservationCpu", {"Ref": "Cpu"}, "256"]}));
+    assert_eq!(worker["Memory"], json!({"Fn::If": ["WatchbotHasReservationSoftMemory", {"Ref": "Soft"}, "512"]}));
+    assert_eq!(
+        t["Conditions"]["WatchbotHasReservationCpu"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "Cpu"}, ""]}]})
+    );
+}

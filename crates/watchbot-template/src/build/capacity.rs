@@ -1,8 +1,9 @@
 //! Fargate and capacity providers: the task definitions' `awsvpc` network mode, task size and execution role; the
 //! service's launch type or strategy and network; and the watcher's variables that make every RunTask the same.
 
-use super::{Builder, assume_role, att, policy, sub};
-use crate::options::{CapacityProvider, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY};
+use super::{Builder, assume_role, att, policy, sub, when};
+use crate::options::capacity::{DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY};
+use crate::options::{CapacityProvider, FargateSize, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -21,6 +22,10 @@ fn joined(list: &Value, separator: &str) -> Value {
 fn size_text(value: &Value) -> Value {
     match value {
         Value::Number(n) => Value::String(n.to_string()),
+        Value::Object(map) if map.contains_key("Fn::If") => {
+            let branches = map["Fn::If"].as_array().cloned().unwrap_or_default();
+            json!({ "Fn::If": branches.iter().enumerate().map(|(i, b)| if i == 0 { b.clone() } else { size_text(b) }).collect::<Vec<_>>() })
+        }
         other => other.clone(),
     }
 }
@@ -80,6 +85,23 @@ impl Builder<'_> {
         properties["Cpu"] = size_text(cpu);
         properties["Memory"] = size_text(memory);
         properties["ExecutionRoleArn"] = att(&self.id("ExecutionRole"), "Arn");
+    }
+
+    /// The worker's Fargate size, each value given as a reference guarded: an empty one falls back as if it had not
+    /// been given (`memory`, then `softMemory`, then 512 MiB; `cpu`, then 256).
+    pub(super) fn worker_fargate_size(&self, size: &FargateSize) -> (Value, Value) {
+        let r = &self.o.reservation;
+        let guard = |option: &str, value: Option<&Value>, otherwise: Value| match value {
+            Some(value) => when(self.condition(option).as_deref(), value.clone(), otherwise),
+            None => otherwise,
+        };
+        let cpu = match &r.cpu {
+            Some(_) => guard("ReservationCpu", r.cpu.as_ref(), json!(DEFAULT_FARGATE_CPU)),
+            None => size.cpu.clone(),
+        };
+        let soft = guard("ReservationSoftMemory", r.soft_memory.as_ref(), json!(DEFAULT_FARGATE_MEMORY));
+        let memory = guard("ReservationMemory", r.memory.as_ref(), soft);
+        (size_text(&cpu), size_text(&memory))
     }
 
     /// The watcher's task definition on Fargate: the smallest size.

@@ -55,6 +55,9 @@ fn optional_references<'o>(builder: &Builder<'o>) -> Vec<(&'static str, Option<&
         ("LogAggregation", o.log_aggregation_function.as_ref()),
         ("KmsKey", o.kms_key.as_ref()),
         ("WatchbotVersion", Some(&o.watchbot_version)),
+        ("ReservationMemory", o.reservation.memory.as_ref()),
+        ("ReservationSoftMemory", o.reservation.soft_memory.as_ref()),
+        ("ReservationCpu", o.reservation.cpu.as_ref()),
     ]
 }
 

@@ -70,21 +70,33 @@ impl Builder<'_> {
         let r = &o.reservation;
         // On Fargate the task's size is the limit (`fargate_task`); container-level values add nothing.
         let on_instances = o.fargate_size.is_none();
+        // A value given as a reference may be empty: then it is left out, and the soft default applies when
+        // neither memory value is left.
+        let (memory_set, soft_set) = (self.condition("ReservationMemory"), self.condition("ReservationSoftMemory"));
+        let (memory_set, soft_set) = (memory_set.as_deref(), soft_set.as_deref());
         if let Some(memory) = r.memory.as_ref().filter(|_| on_instances) {
-            container.insert("Memory".into(), memory.clone());
+            container.insert("Memory".into(), when(memory_set, memory.clone(), no_value()));
         }
+        let default_soft = json!(DEFAULT_WORKER_SOFT_MEMORY);
         match (&r.soft_memory, &r.memory) {
             _ if !on_instances => {}
-            (Some(soft), _) => {
-                container.insert("MemoryReservation".into(), soft.clone());
+            (Some(soft), None) => {
+                container.insert("MemoryReservation".into(), when(soft_set, soft.clone(), default_soft));
+            }
+            (Some(soft), Some(_)) => {
+                let otherwise = when(memory_set, no_value(), default_soft);
+                container.insert("MemoryReservation".into(), when(soft_set, soft.clone(), otherwise));
             }
             (None, None) => {
-                container.insert("MemoryReservation".into(), json!(DEFAULT_WORKER_SOFT_MEMORY));
+                container.insert("MemoryReservation".into(), default_soft);
+            }
+            (None, Some(_)) if memory_set.is_some() => {
+                container.insert("MemoryReservation".into(), when(memory_set, no_value(), default_soft));
             }
             (None, Some(_)) => {}
         }
         if let Some(cpu) = r.cpu.as_ref().filter(|_| on_instances) {
-            container.insert("Cpu".into(), cpu.clone());
+            container.insert("Cpu".into(), when(self.condition("ReservationCpu").as_deref(), cpu.clone(), no_value()));
         }
         if o.privileged {
             container.insert("Privileged".into(), json!(true));
@@ -110,7 +122,8 @@ impl Builder<'_> {
             properties["Volumes"] = Value::Array(volumes);
         }
         if let Some(size) = &o.fargate_size {
-            self.fargate_task(&mut properties, &size.cpu, &size.memory);
+            let (cpu, memory) = self.worker_fargate_size(size);
+            self.fargate_task(&mut properties, &cpu, &memory);
         }
         self.add("Worker", json!({ "Type": "AWS::ECS::TaskDefinition", "Properties": properties }));
     }

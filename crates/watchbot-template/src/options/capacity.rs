@@ -18,8 +18,8 @@ pub const WATCHER_FARGATE_CPU: u64 = 256;
 /// See [`WATCHER_FARGATE_CPU`].
 pub const WATCHER_FARGATE_MEMORY: u64 = 512;
 /// The worker's task size on Fargate when `reservation` gives none.
-const DEFAULT_FARGATE_CPU: u64 = 256;
-const DEFAULT_FARGATE_MEMORY: u64 = 512;
+pub(crate) const DEFAULT_FARGATE_CPU: u64 = 256;
+pub(crate) const DEFAULT_FARGATE_MEMORY: u64 = 512;
 
 /// One entry of a capacity provider strategy.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 use crate::error::Error;
 use serde_json::{Map, Value};
 
-mod capacity;
+pub(crate) mod capacity;
 mod raw;
 pub use capacity::{Capacity, CapacityProvider, FargateSize, Network, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY};
 use raw::Raw;
