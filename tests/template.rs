@@ -290,6 +290,21 @@ struct Expect<'a> {
     concurrency: &'a str,
 }
 
+impl Expect<'_> {
+    /// What `examples/config/minimal.json` deploys, on the cluster `arn`.
+    fn minimal(arn: &str) -> Expect<'_> {
+        Expect {
+            prefix: "Watchbot",
+            cluster: arn,
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
+            visibility_timeout: 600,
+            max_receive_count: 10,
+            watchers: 1,
+            concurrency: "1",
+        }
+    }
+}
+
 async fn check_core(config: &aws_config::SdkConfig, stack: &Stack, expect: &Expect<'_>) {
     let p = expect.prefix;
     let sqs = aws_sdk_sqs::Client::new(config);
@@ -410,15 +425,7 @@ async fn minimal_config_deploys() {
     let template = cli_template(&config_file(&dir, "minimal.json", &options));
     let stack = deploy(&config, &template, &[]).await;
     assert_only_unsupported_skipped(&template, &stack);
-    let expect = Expect {
-        prefix: "Watchbot",
-        cluster: &arn,
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
-        visibility_timeout: 600,
-        max_receive_count: 10,
-        watchers: 1,
-        concurrency: "1",
-    };
+    let expect = Expect::minimal(&arn);
     check_core(&config, &stack, &expect).await;
     // The notification topic exists, with the email subscription.
     let sns = aws_sdk_sns::Client::new(&config);
@@ -670,15 +677,7 @@ async fn optional_references_left_empty_deploy_without_their_feature() {
         assert_eq!(env["NotificationTopic"], "", "the watcher logs its notifications");
         assert!(image.ends_with(&format!("/watchbot:{}", watchbot_template::DEFAULT_WATCHBOT_VERSION)), "{image}");
         assert_eq!(worker_memory(&empty).await, (None, Some(512)), "no limits given: the default reservation");
-        let expect = Expect {
-            prefix: "Watchbot",
-            cluster: &arn,
-            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
-            visibility_timeout: 600,
-            max_receive_count: 10,
-            watchers: 1,
-            concurrency: "1",
-        };
+        let expect = Expect::minimal(&arn);
         check_core(&config, &empty, &expect).await;
     }
 
