@@ -5,8 +5,8 @@
 //! it can be): it creates queues, topics (with their inline subscriptions), the log group, roles, the user and its
 //! access key, task definitions, the service, the DynamoDB table, the Lambda permission (only if the function
 //! exists, so the test creates it), and the API Gateway REST API, resource, method and deployment (with its stage).
-//! It silently skips `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm`, `AWS::SNS::Subscription`,
-//! `AWS::Logs::SubscriptionFilter`, `AWS::ApiGateway::ApiKey`, `AWS::ApiGateway::UsagePlan` and
+//! It creates the dashboard, and silently skips `AWS::SQS::QueuePolicy`, `AWS::CloudWatch::Alarm`,
+//! `AWS::SNS::Subscription`, `AWS::Logs::SubscriptionFilter`, `AWS::Logs::MetricFilter`, `AWS::ApiGateway::ApiKey`, `AWS::ApiGateway::UsagePlan` and
 //! `AWS::ApiGateway::UsagePlanKey`: the stack still reaches CREATE_COMPLETE and lists them with no physical id.
 //! Those resources stay in the template; cfn-lint (`cargo xtask lint-templates`, and `merged_templates_pass_cfn_lint`
 //! here) is what checks them.
@@ -124,6 +124,26 @@ fn bad_configs_exit_1_with_one_line_naming_the_option_and_write_nothing() {
 }
 
 #[test]
+fn an_open_webhook_is_one_warning_line_and_the_template_unchanged() {
+    let config = workspace_path("crates/watchbot-template/tests/configs/open-webhook.json");
+    let out = watchbot(&TestDir::new()).arg("template").arg("--config").arg(&config).success();
+    let err = out.stderr();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(err.starts_with("watchbot: warning: "), "{out}");
+    assert!(err.contains("\"webhook\" without \"webhookKey\": anyone who finds the endpoint can POST jobs"), "{out}");
+    let printed: Value = serde_json::from_slice(out.stdout_bytes()).unwrap();
+    let options = watchbot_template::Options::from_value(&read_json(&config)).unwrap();
+    assert_eq!(printed, watchbot_template::template(&options).unwrap().to_json());
+    // With a key, or without a webhook: no warning.
+    let quiet = watchbot(&TestDir::new())
+        .arg("template")
+        .arg("--config")
+        .arg(workspace_path("crates/watchbot-template/tests/configs/everything.json"))
+        .success();
+    assert_eq!(quiet.stderr(), "", "{quiet}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = watchbot(&TestDir::new()).arg("template").fails_with(2);
     assert!(out.stderr().contains("--config"), "{out}");
@@ -152,7 +172,8 @@ fn merged_templates_pass_cfn_lint() {
     }
     let two = watchbot_template::merge(&two).unwrap();
     let mut paths = Vec::new();
-    for (name, template) in [("s3-bucket", s3), ("two-watchbots", two)] {
+    let (topic, email) = (optional_references_template(false), optional_references_template(true));
+    for (name, template) in [("s3-bucket", s3), ("two-watchbots", two), ("refs-topic", topic), ("refs-email", email)] {
         paths.push(config_file(&dir, &format!("{name}.template.json"), &template));
     }
     TestCommand::new(cfn_lint())
@@ -161,6 +182,28 @@ fn merged_templates_pass_cfn_lint() {
         .when_missing("run `cargo xtask install-tools`, or `pip install cfn-lint`")
         .deadline(Duration::from_secs(300))
         .success();
+}
+
+/// The optional options that accept a reference, each a parameter defaulting to `""` ("not this time"): the
+/// notification topic (or, with `email`, the email), log forwarding, the KMS key, the watcher version, the worker's
+/// memory limits.
+fn optional_references_template(email: bool) -> Value {
+    let mut config = read_json(&workspace_path("examples/config/minimal.json"));
+    let options = config.as_object_mut().unwrap();
+    options.remove("notificationEmail");
+    let notification = if email { "notificationEmail" } else { "notificationTopic" };
+    options.insert(notification.into(), json!({"Ref": "Notifications"}));
+    options.insert("logAggregationFunction".into(), json!({"Ref": "LogFunction"}));
+    options.insert("kmsKey".into(), json!({"Ref": "KmsKey"}));
+    options.insert("watchbotVersion".into(), json!({"Ref": "WatcherVersion"}));
+    options.insert("reservation".into(), json!({"memory": {"Ref": "Memory"}, "softMemory": {"Ref": "SoftMemory"}}));
+    options.insert("outputs".into(), json!(true));
+    let names = ["Notifications", "LogFunction", "KmsKey", "WatcherVersion", "Memory", "SoftMemory"];
+    let parameters: serde_json::Map<String, Value> =
+        names.iter().map(|name| (name.to_string(), json!({"Type": "String", "Default": ""}))).collect();
+    let dir = TestDir::new();
+    let generated = cli_template(&config_file(&dir, "refs.json", &Value::Object(options.clone())));
+    watchbot_template::merge(&[json!({"Parameters": parameters}), generated]).unwrap()
 }
 
 /// The seed README's example: the user's template merged with `watchbot template` of its options, through the CLI.
@@ -245,6 +288,21 @@ struct Expect<'a> {
     max_receive_count: u64,
     watchers: i32,
     concurrency: &'a str,
+}
+
+impl Expect<'_> {
+    /// What `examples/config/minimal.json` deploys, on the cluster `arn`.
+    fn minimal(arn: &str) -> Expect<'_> {
+        Expect {
+            prefix: "Watchbot",
+            cluster: arn,
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
+            visibility_timeout: 600,
+            max_receive_count: 10,
+            watchers: 1,
+            concurrency: "1",
+        }
+    }
 }
 
 async fn check_core(config: &aws_config::SdkConfig, stack: &Stack, expect: &Expect<'_>) {
@@ -340,6 +398,7 @@ fn assert_only_unsupported_skipped(template: &Value, stack: &Stack) {
         "AWS::CloudWatch::Alarm",
         "AWS::SNS::Subscription",
         "AWS::Logs::SubscriptionFilter",
+        "AWS::Logs::MetricFilter",
         "AWS::ApiGateway::ApiKey",
         "AWS::ApiGateway::UsagePlan",
         "AWS::ApiGateway::UsagePlanKey",
@@ -366,15 +425,7 @@ async fn minimal_config_deploys() {
     let template = cli_template(&config_file(&dir, "minimal.json", &options));
     let stack = deploy(&config, &template, &[]).await;
     assert_only_unsupported_skipped(&template, &stack);
-    let expect = Expect {
-        prefix: "Watchbot",
-        cluster: &arn,
-        image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:v1.0.0",
-        visibility_timeout: 600,
-        max_receive_count: 10,
-        watchers: 1,
-        concurrency: "1",
-    };
+    let expect = Expect::minimal(&arn);
     check_core(&config, &stack, &expect).await;
     // The notification topic exists, with the email subscription.
     let sns = aws_sdk_sns::Client::new(&config);
@@ -404,6 +455,18 @@ async fn seed_s3_bucket_example_deploys() {
     assert_eq!(stack.id("MyBucket"), "my-bucket");
 }
 
+/// A Lambda function on moto (log forwarding's Lambda permission needs it to exist, as AWS does); its ARN.
+fn create_function(moto: &watchbot_testing::Moto, name: &str) -> String {
+    moto.python(&format!(
+        "import io, zipfile\n\
+         role = client('iam').create_role(RoleName={name:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
+         zipped = io.BytesIO()\n\
+         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
+         print(client('lambda').create_function(FunctionName={name:?}, Runtime='python3.11', Role=role, \
+         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})['FunctionArn'])\n"
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn everything_on_config_deploys() {
     let moto = watchbot_testing::moto();
@@ -411,14 +474,7 @@ async fn everything_on_config_deploys() {
     let (cluster, arn) = create_cluster(&config).await;
     // The Lambda permission of log forwarding needs the function to exist (moto checks, as AWS does).
     let function = watchbot_testing::unique_name("log-forwarder");
-    moto.python(&format!(
-        "import io, zipfile\n\
-         role = client('iam').create_role(RoleName={function:?}, AssumeRolePolicyDocument='{{}}')['Role']['Arn']\n\
-         zipped = io.BytesIO()\n\
-         with zipfile.ZipFile(zipped, 'w') as z: z.writestr('index.py', 'def handler(e, c): pass')\n\
-         client('lambda').create_function(FunctionName={function:?}, Runtime='python3.11', Role=role, \
-         Handler='index.handler', Code={{'ZipFile': zipped.getvalue()}})\n"
-    ));
+    create_function(moto, &function);
     let text =
         std::fs::read_to_string(workspace_path("crates/watchbot-template/tests/configs/everything.json")).unwrap();
     let text = text.replace("cluster/everything", &format!("cluster/{cluster}")).replace("log-forwarder", &function);
@@ -505,4 +561,145 @@ async fn open_webhook_config_deploys() {
          print(api.get_method(restApiId={api:?}, resourceId=hook['id'], httpMethod='POST')['apiKeyRequired'])\n"
     ));
     assert_eq!(found, "False");
+}
+
+/// moto's default subnet and security group.
+fn default_network(moto: &watchbot_testing::Moto) -> (String, String) {
+    let out = moto.python(
+        "print(client('ec2').describe_subnets()['Subnets'][0]['SubnetId'])\n\
+         print(client('ec2').describe_security_groups()['SecurityGroups'][0]['GroupId'])",
+    );
+    let mut lines = out.lines().map(str::to_string);
+    (lines.next().expect("subnet"), lines.next().expect("security group"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fargate_fargate_spot_and_strategy_configs_deploy() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (subnet, group) = default_network(moto);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    for (name, prefix) in [("fargate", "Fargate"), ("fargate-spot", "Spot"), ("strategy", "Mixed")] {
+        let (_, arn) = create_cluster(&config).await;
+        let path = workspace_path(&format!("crates/watchbot-template/tests/configs/{name}.json"));
+        let mut options = read_json(&path);
+        options["cluster"] = json!(arn);
+        options["subnets"] = json!([subnet]);
+        options["securityGroups"] = json!([group]);
+        let dir = TestDir::new();
+        let template = cli_template(&config_file(&dir, &format!("{name}.json"), &options));
+        let stack = deploy(&config, &template, &[]).await;
+        assert_only_unsupported_skipped(&template, &stack);
+        let watchers = options["watchers"].as_i64().unwrap_or(1) as i32;
+        let workers = options["workers"].as_u64().unwrap_or(1).to_string();
+        let image = format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-worker:{}",
+            options["serviceVersion"].as_str().unwrap()
+        );
+        let expect = Expect {
+            prefix,
+            cluster: &arn,
+            image: &image,
+            visibility_timeout: 600,
+            max_receive_count: 10,
+            watchers,
+            concurrency: &workers,
+        };
+        check_core(&config, &stack, &expect).await;
+
+        // moto's CloudFormation registers task definitions with their family, containers, volumes and memory only,
+        // and services without a network (moto 5.2): the Fargate properties are cfn-lint's to check. What moto keeps:
+        // the execution role exists, the task-level memory, and the watcher's environment resolved.
+        assert!(stack.id(&format!("{prefix}ExecutionRole")).contains("ExecutionRole"), "{name}");
+        let worker = ecs.describe_task_definition().task_definition(stack.id(&format!("{prefix}Worker"))).send();
+        let worker = worker.await.unwrap().task_definition().cloned().unwrap();
+        let memory = options["reservation"]["memory"].as_u64().or(options["reservation"]["softMemory"].as_u64());
+        assert_eq!(worker.memory(), Some(memory.unwrap_or(512).to_string().as_str()), "{name}");
+        let watcher = ecs.describe_task_definition().task_definition(stack.id(&format!("{prefix}Watcher"))).send();
+        let watcher = watcher.await.unwrap().task_definition().cloned().unwrap();
+        let env: BTreeMap<String, String> = watcher.container_definitions()[0]
+            .environment()
+            .iter()
+            .map(|pair| (pair.name().unwrap().to_string(), pair.value().unwrap().to_string()))
+            .collect();
+        assert_eq!((&env["Subnets"], &env["SecurityGroups"]), (&subnet, &group), "{name}");
+        match name {
+            "fargate" => assert_eq!(env["LaunchType"], "FARGATE"),
+            "fargate-spot" => assert_eq!(env["CapacityProviderStrategy"], "FARGATE_SPOT:1:0"),
+            _ => assert_eq!(env["CapacityProviderStrategy"], "FARGATE:1:1,FARGATE_SPOT:3:0"),
+        }
+    }
+}
+
+/// Each optional reference left `""` deploys without its feature; given, the feature is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn optional_references_left_empty_deploy_without_their_feature() {
+    let moto = watchbot_testing::moto();
+    let config = moto.sdk_config().await;
+    let (cluster, arn) = create_cluster(&config).await;
+    let on_cluster = |template: Value| {
+        serde_json::from_str::<Value>(
+            &serde_json::to_string(&template).unwrap().replace("cluster/processing", &format!("cluster/{cluster}")),
+        )
+        .unwrap()
+    };
+    let watcher_env = |stack: &Stack| {
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        let watcher = stack.id("WatchbotWatcher").to_string();
+        async move {
+            let described = ecs.describe_task_definition().task_definition(watcher).send().await.unwrap();
+            let definition = described.task_definition().cloned().unwrap();
+            let env: BTreeMap<String, String> = definition.container_definitions()[0]
+                .environment()
+                .iter()
+                .map(|pair| (pair.name().unwrap().to_string(), pair.value().unwrap_or_default().to_string()))
+                .collect();
+            (env, definition.container_definitions()[0].image().unwrap_or_default().to_string())
+        }
+    };
+    let worker_memory = |stack: &Stack| {
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        let worker = stack.id("WatchbotWorker").to_string();
+        async move {
+            let described = ecs.describe_task_definition().task_definition(worker).send().await.unwrap();
+            let container = described.task_definition().unwrap().container_definitions()[0].clone();
+            (container.memory(), container.memory_reservation())
+        }
+    };
+    for email in [false, true] {
+        let template = on_cluster(optional_references_template(email));
+        let empty = deploy(&config, &template, &[]).await;
+        for absent in ["WatchbotLogForwarding", "WatchbotLogForwardingPermission", "WatchbotNotificationTopic"] {
+            assert!(!empty.resources.contains_key(absent), "{absent} with an empty reference: {:?}", empty.resources);
+        }
+        assert!(!empty.outputs.contains_key("WatchbotNotificationTopic"), "{:?}", empty.outputs);
+        let (env, image) = watcher_env(&empty).await;
+        assert_eq!(env["NotificationTopic"], "", "the watcher logs its notifications");
+        assert!(image.ends_with(&format!("/watchbot:{}", watchbot_template::DEFAULT_WATCHBOT_VERSION)), "{image}");
+        assert_eq!(worker_memory(&empty).await, (None, Some(512)), "no limits given: the default reservation");
+        let expect = Expect::minimal(&arn);
+        check_core(&config, &empty, &expect).await;
+    }
+
+    // Given: log forwarding to the function, the topic (the email's, or the user's), the key, the version.
+    let function = watchbot_testing::unique_name("forwarder");
+    let function_arn = create_function(moto, &function);
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b";
+    let template = on_cluster(optional_references_template(true));
+    let given = [
+        ("Notifications", "ops@example.com"),
+        ("LogFunction", function_arn.as_str()),
+        ("KmsKey", key),
+        ("WatcherVersion", "v9"),
+        ("Memory", "1024"),
+        ("SoftMemory", "256"),
+    ];
+    let full = deploy(&config, &template, &given).await;
+    assert!(full.resources.contains_key("WatchbotLogForwardingPermission"), "{:?}", full.resources);
+    let topic = full.id("WatchbotNotificationTopic").to_string();
+    assert_eq!(full.outputs.get("WatchbotNotificationTopic"), Some(&topic));
+    let (env, image) = watcher_env(&full).await;
+    assert_eq!(env["NotificationTopic"], topic);
+    assert!(image.ends_with("/watchbot:v9"), "{image}");
+    assert_eq!(worker_memory(&full).await, (Some(1024), Some(256)));
 }

@@ -23,12 +23,16 @@ mod merge;
 mod options;
 mod outputs;
 
+pub use build::metrics::{METRICS, NAMESPACE};
 pub use build::{Template, WATCHER_CONTAINER, WORKER_CONTAINER, template, watcher_environment};
 pub use container::{DEFAULT_WORKER_SOFT_MEMORY, LiteralContainer, Mount, WorkerContainer};
 pub use error::{Error, MergeError};
 pub use json::parse_strict;
 pub use merge::merge;
-pub use options::{BillingMode, Options, Reservation};
+pub use options::{
+    BillingMode, Capacity, CapacityProvider, DEFAULT_FAILURE_RATE_PERIODS, DEFAULT_FAILURE_RATE_THRESHOLD, FargateSize,
+    Network, Options, Reservation,
+};
 pub use outputs::Outputs;
 
 /// `value` with every object's keys in sorted order, whatever serde_json's features: with `preserve_order` (which

@@ -20,8 +20,14 @@ pub enum Outputs {
     Exported(String),
 }
 
-/// The Outputs section for these refs: one output `<prefix><Name>` per ref (`WatchbotQueueUrl` for `queueUrl`).
-pub(crate) fn section(setting: &Outputs, prefix: &str, refs: &BTreeMap<String, Value>) -> Option<Value> {
+/// The Outputs section for these refs: one output `<prefix><Name>` per ref (`WatchbotQueueUrl` for `queueUrl`); a ref
+/// in `conditions` (a reference that may be empty) is output only under its Condition.
+pub(crate) fn section(
+    setting: &Outputs,
+    prefix: &str,
+    refs: &BTreeMap<String, Value>,
+    conditions: &BTreeMap<String, String>,
+) -> Option<Value> {
     if *setting == Outputs::None {
         return None;
     }
@@ -31,6 +37,15 @@ pub(crate) fn section(setting: &Outputs, prefix: &str, refs: &BTreeMap<String, V
         let title: String = chars.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(chars).collect();
         let id = format!("{prefix}{title}");
         let mut output = json!({ "Description": format!("watchbot {name}"), "Value": value });
+        if let Some(condition) = conditions.get(name) {
+            output["Condition"] = json!(condition);
+            // Under its Condition, the ref's `Fn::If` on the same Condition is its first branch.
+            if let Some([c, value, _]) = value.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice)
+                && c == condition
+            {
+                output["Value"] = value.clone();
+            }
+        }
         if let Outputs::Exported(export) = setting {
             output["Export"] = json!({ "Name": format!("{export}{id}") });
         }

@@ -38,6 +38,19 @@ fn open_webhook() {
     insta::assert_json_snapshot!("open_webhook", template.json());
 }
 
+/// Fargate (launch type, public IP, a task size from `reservation`), Fargate Spot (network ids as intrinsics, no
+/// notification per failure, a custom failure-rate alarm) and a capacity provider strategy.
+#[test]
+fn fargate_capacities() {
+    for (name, config) in [
+        ("fargate", "tests/configs/fargate.json"),
+        ("fargate_spot", "tests/configs/fargate-spot.json"),
+        ("strategy", "tests/configs/strategy.json"),
+    ] {
+        insta::assert_json_snapshot!(name, generate(config).json());
+    }
+}
+
 #[test]
 fn seed_s3_bucket_example_merged_with_its_service_template() {
     let watchbot = generate("../../examples/s3-bucket/watchbot.json");

@@ -4,7 +4,7 @@
 //! into a map), and `watchbot watch` passes the same with its flags written over it.
 
 use crate::aws::ecs::DEFAULT_RUN_TASK_PER_SECOND;
-pub use crate::aws::ecs::{EcsRunnerConfig, LaunchType};
+pub use crate::aws::ecs::{CapacityProviderItem, EcsRunnerConfig, LaunchType};
 use crate::events::Level;
 use crate::run::{OnShutdown, TaskSizeLimit, WatcherConfig};
 use std::collections::BTreeMap;
@@ -38,7 +38,9 @@ pub const VARIABLES: &[(&str, Need)] = &[
     ("Concurrency", Need::Container),
     ("QueueUrl", Need::Always),
     ("DeadLetterQueueUrl", Need::Optional),
-    ("NotificationTopic", Need::Container),
+    // Optional even in the container: a template whose notification topic is a parameter left empty deploys a
+    // watcher without one, whose notifications go to its log.
+    ("NotificationTopic", Need::Optional),
     ("StackName", Need::Container),
     ("ExponentialBackoff", Need::Container),
     ("NotifyAfterRetries", Need::Container),
@@ -49,6 +51,9 @@ pub const VARIABLES: &[(&str, Need)] = &[
     ("LaunchType", Need::Optional),
     ("Subnets", Need::Optional),
     ("SecurityGroups", Need::Optional),
+    ("CapacityProviderStrategy", Need::Optional),
+    ("AssignPublicIp", Need::Optional),
+    ("NotifyEachFailure", Need::Optional),
 ];
 
 /// Which program reads the environment: decides what is required and what has a default.
@@ -220,6 +225,16 @@ pub fn check_queue_url(name: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// An optional `true` or `false`.
+fn parse_bool(r: &Reader<'_>, name: &str) -> Result<Option<bool>, ConfigError> {
+    match r.get(name) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(error(name, format!("expected true or false, got {other:?}"))),
+    }
+}
+
 fn parse_list(value: Option<&str>) -> Vec<String> {
     value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
@@ -249,10 +264,8 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         other => return Err(error("LogLevel", format!("expected info or debug, got {other:?}"))),
     };
     let stack_name = r.container_or("StackName", "watchbot")?.to_string();
-    let notification_topic = match source {
-        Source::Container => Some(r.required("NotificationTopic")?.to_string()),
-        Source::Cli { .. } => r.get("NotificationTopic").map(String::from),
-    };
+    let notification_topic = r.get("NotificationTopic").map(String::from);
+    let notify_each_failure = parse_bool(&r, "NotifyEachFailure")?.unwrap_or(true);
     let runner = match source {
         Source::Container => RunnerKind::Ecs,
         Source::Cli { runner } => runner,
@@ -264,23 +277,42 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
                 None => LaunchType::default(),
                 Some(value) => value.parse::<LaunchType>().map_err(|e| error("LaunchType", e.to_string()))?,
             };
-            let subnets = parse_list(r.get("Subnets"));
-            let security_groups = parse_list(r.get("SecurityGroups"));
-            if launch_type == LaunchType::Fargate && subnets.is_empty() {
-                return Err(error("Subnets", "is required with LaunchType FARGATE (comma-separated subnet ids)"));
-            }
-            Some(EcsRunnerConfig {
+            let capacity_provider_strategy = match r.get("CapacityProviderStrategy") {
+                None => Vec::new(),
+                Some(text) => {
+                    if r.get("LaunchType").is_some() {
+                        return Err(error(
+                            "CapacityProviderStrategy",
+                            "give LaunchType or CapacityProviderStrategy, not both (ECS takes one)",
+                        ));
+                    }
+                    CapacityProviderItem::parse_strategy(text).map_err(|e| error("CapacityProviderStrategy", e))?
+                }
+            };
+            let config = EcsRunnerConfig {
                 cluster: r.required("Cluster")?.to_string(),
                 task_definition: r.required("TaskDefinition")?.to_string(),
                 container_name: r.required("ContainerName")?.to_string(),
                 launch_type,
-                subnets,
-                security_groups,
-                // Fargate tasks in public subnets without a NAT need one to pull their image; the environment has
-                // no setting for it yet.
-                assign_public_ip: false,
+                capacity_provider_strategy,
+                subnets: parse_list(r.get("Subnets")),
+                security_groups: parse_list(r.get("SecurityGroups")),
+                // Fargate tasks in public subnets without a NAT need one to pull their image.
+                assign_public_ip: parse_bool(&r, "AssignPublicIp")?.unwrap_or(false),
                 run_task_per_second: DEFAULT_RUN_TASK_PER_SECOND,
-            })
+            };
+            let placement = if config.capacity_provider_strategy.is_empty() {
+                "LaunchType FARGATE"
+            } else {
+                "a CapacityProviderStrategy of Fargate"
+            };
+            if config.is_fargate() && config.subnets.is_empty() {
+                return Err(error("Subnets", format!("is required with {placement} (comma-separated subnet ids)")));
+            }
+            if !config.is_fargate() && config.assign_public_ip {
+                return Err(error("AssignPublicIp", "only applies to Fargate tasks (LaunchType is EC2)"));
+            }
+            Some(config)
         }
     };
     let mut task_env = BTreeMap::new();
@@ -301,6 +333,7 @@ pub fn from_env(vars: &BTreeMap<String, String>, source: Source) -> Result<Watch
         message_timeout: Duration::from_secs(message_timeout),
         backoff,
         notify_after_retries,
+        notify_each_failure,
         stack_name,
         task_env,
         task_size_limit,

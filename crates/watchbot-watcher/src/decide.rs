@@ -77,12 +77,29 @@ impl ExitCodeTable {
     }
 }
 
+/// Which failures notify: the stack's `notifyAfterRetries` and `notifyEachFailure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyRules {
+    /// Failures are silent while the receive count is at most this.
+    pub after_retries: u32,
+    /// `false`: no failure notifies (the failure-rate alarm watches them); rejections and dead-lettering still do.
+    pub each_failure: bool,
+}
+
+impl NotifyRules {
+    /// Notify each failure after `after_retries` receives (the seed's behaviour).
+    pub fn after(after_retries: u32) -> NotifyRules {
+        NotifyRules { after_retries, each_failure: true }
+    }
+}
+
 /// Whether a notification is due: `notifyAfterRetries` N silences failure notifications while the receive count is
-/// at most N. Rejections are final (the message is deleted), so they always notify.
-pub fn should_notify(outcome: Outcome, receive_count: u32, notify_after_retries: u32) -> bool {
+/// at most N, `notifyEachFailure: false` silences them all. Rejections are final (the message is deleted), so they
+/// always notify.
+pub fn should_notify(outcome: Outcome, receive_count: u32, rules: NotifyRules) -> bool {
     match outcome {
         Outcome::Rejected => true,
-        Outcome::Failed => receive_count > notify_after_retries,
+        Outcome::Failed => rules.each_failure && receive_count > rules.after_retries,
         Outcome::Succeeded | Outcome::Returned => false,
     }
 }
@@ -108,10 +125,10 @@ pub struct Fate {
 }
 
 /// The [`Fate`] of a message whose task ended with `outcome` on receive `receive_count`.
-pub fn fate(outcome: Outcome, receive_count: u32, max_receive_count: Option<u32>, notify_after_retries: u32) -> Fate {
+pub fn fate(outcome: Outcome, receive_count: u32, max_receive_count: Option<u32>, rules: NotifyRules) -> Fate {
     let action = outcome.action();
     let dead_letter_next = !action.delete && is_last_receive(receive_count, max_receive_count);
-    let notify = dead_letter_next || (action.notify && should_notify(outcome, receive_count, notify_after_retries));
+    let notify = dead_letter_next || (action.notify && should_notify(outcome, receive_count, rules));
     Fate { delete: action.delete, dead_letter_next, notify }
 }
 
@@ -414,7 +431,11 @@ mod tests {
             (Outcome::Succeeded, 9, 0, false),
         ];
         for (outcome, count, after, expected) in cases {
-            assert_eq!(should_notify(outcome, count, after), expected, "{outcome:?} count {count} after {after}");
+            assert_eq!(
+                should_notify(outcome, count, NotifyRules::after(after)),
+                expected,
+                "{outcome:?} count {count} after {after}"
+            );
         }
     }
 
@@ -424,17 +445,36 @@ mod tests {
         // Every non-deleting outcome on the last receive: dead-letter next, notified (exit 4 and a silenced
         // failure too); before it, the usual rules.
         for outcome in [Outcome::Failed, Outcome::Returned] {
-            assert_eq!(fate(outcome, 3, max, 10), Fate { delete: false, dead_letter_next: true, notify: true });
-            assert!(fate(outcome, 4, max, 0).dead_letter_next, "past the limit (a policy lowered)");
-            assert!(!fate(outcome, 2, max, 10).dead_letter_next);
+            assert_eq!(
+                fate(outcome, 3, max, NotifyRules::after(10)),
+                Fate { delete: false, dead_letter_next: true, notify: true }
+            );
+            assert!(fate(outcome, 4, max, NotifyRules::after(0)).dead_letter_next, "past the limit (a policy lowered)");
+            assert!(!fate(outcome, 2, max, NotifyRules::after(10)).dead_letter_next);
         }
-        assert!(!fate(Outcome::Returned, 2, max, 0).notify);
-        assert!(fate(Outcome::Failed, 2, max, 0).notify);
+        assert!(!fate(Outcome::Returned, 2, max, NotifyRules::after(0)).notify);
+        assert!(fate(Outcome::Failed, 2, max, NotifyRules::after(0)).notify);
         // Deleted outcomes never dead-letter; no known policy never does.
-        assert_eq!(fate(Outcome::Succeeded, 3, max, 0), Fate { delete: true, dead_letter_next: false, notify: false });
-        assert_eq!(fate(Outcome::Rejected, 3, max, 0), Fate { delete: true, dead_letter_next: false, notify: true });
-        assert!(!fate(Outcome::Failed, 100, None, 0).dead_letter_next);
+        assert_eq!(
+            fate(Outcome::Succeeded, 3, max, NotifyRules::after(0)),
+            Fate { delete: true, dead_letter_next: false, notify: false }
+        );
+        assert_eq!(
+            fate(Outcome::Rejected, 3, max, NotifyRules::after(0)),
+            Fate { delete: true, dead_letter_next: false, notify: true }
+        );
+        assert!(!fate(Outcome::Failed, 100, None, NotifyRules::after(0)).dead_letter_next);
         assert!(is_last_receive(1, Some(1)) && !is_last_receive(0, Some(1)) && !is_last_receive(5, None));
+    }
+
+    #[test]
+    fn without_each_failure_only_rejections_and_dead_lettering_notify() {
+        let quiet = NotifyRules { after_retries: 0, each_failure: false };
+        assert!(!fate(Outcome::Failed, 1, Some(3), quiet).notify);
+        assert!(!should_notify(Outcome::Failed, 9, quiet));
+        assert!(fate(Outcome::Failed, 3, Some(3), quiet).notify, "the last receive: dead-letter next");
+        assert!(fate(Outcome::Rejected, 1, Some(3), quiet).notify);
+        assert!(!fate(Outcome::Returned, 1, Some(3), quiet).notify);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use watchbot_watcher::config::{
-    ConfigError, EcsRunnerConfig, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv, from_env,
+    CapacityProviderItem, ConfigError, EcsRunnerConfig, LaunchType, Need, RunnerKind, Source, VARIABLES, WatcherEnv,
+    from_env,
 };
 use watchbot_watcher::events::Level;
 use watchbot_watcher::{TaskSizeLimit, WatcherConfig};
@@ -44,6 +45,7 @@ fn reads_the_whole_container_environment() {
             task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
             container_name: "worker".into(),
             launch_type: LaunchType::Ec2,
+            capacity_provider_strategy: vec![],
             subnets: vec![],
             security_groups: vec![],
             assign_public_ip: false,
@@ -98,12 +100,31 @@ fn malformed_values_are_named() {
         ("LogLevel", "verbose", "expected info or debug, got \"verbose\""),
         ("LaunchType", "fargat", "expected EC2 or FARGATE, got \"fargat\""),
         ("LaunchType", "FARGATE", "is required with LaunchType FARGATE (comma-separated subnet ids)"),
+        (
+            "LaunchType",
+            "FARGATE_SPOT",
+            "expected EC2 or FARGATE, got \"FARGATE_SPOT\" (Fargate Spot is a capacity provider: \
+             CapacityProviderStrategy FARGATE_SPOT)",
+        ),
+        (
+            "CapacityProviderStrategy",
+            "FARGATE_SPOT",
+            "is required with a CapacityProviderStrategy of Fargate (comma-separated subnet ids)",
+        ),
+        (
+            "CapacityProviderStrategy",
+            "FARGATE:x",
+            "the weight of FARGATE must be a whole number from 0 to 1000, got \"x\"",
+        ),
+        ("AssignPublicIp", "yes", "expected true or false, got \"yes\""),
+        ("AssignPublicIp", "true", "only applies to Fargate tasks (LaunchType is EC2)"),
+        ("NotifyEachFailure", "no", "expected true or false, got \"no\""),
     ];
     for (name, value, problem) in cases {
         let mut env = container_env();
         env.insert(name.into(), value.into());
         let error = from_env(&env, Source::Container).expect_err(name);
-        let expected_name = if problem.contains("with LaunchType") { "Subnets" } else { name };
+        let expected_name = if problem.starts_with("is required with") { "Subnets" } else { name };
         assert_eq!(error, ConfigError { name: expected_name.into(), problem: problem.into() }, "{name}={value}");
         assert!(!error.to_string().contains('\n'));
     }
@@ -122,6 +143,31 @@ fn fargate_takes_subnets_and_security_groups() {
     assert_eq!(ecs.security_groups, vec!["sg-1"]);
     env.insert("LaunchType".into(), "ec2".into());
     assert_eq!(from_env(&env, Source::Container).expect("parses").ecs.expect("ecs").launch_type, LaunchType::Ec2);
+}
+
+#[test]
+fn a_strategy_replaces_the_launch_type_and_fargate_takes_a_public_ip() {
+    let mut env = container_env();
+    env.insert("CapacityProviderStrategy".into(), "FARGATE:1:1,FARGATE_SPOT:3".into());
+    env.insert("Subnets".into(), "subnet-1".into());
+    env.insert("AssignPublicIp".into(), "true".into());
+    env.insert("NotifyEachFailure".into(), "false".into());
+    let parsed = from_env(&env, Source::Container).expect("parses");
+    assert!(!parsed.watcher.notify_each_failure);
+    let ecs = parsed.ecs.expect("ecs");
+    let item = |name: &str, weight, base| CapacityProviderItem { name: name.into(), weight, base };
+    assert_eq!(ecs.capacity_provider_strategy, vec![item("FARGATE", 1, 1), item("FARGATE_SPOT", 3, 0)]);
+    assert!(ecs.is_fargate() && ecs.assign_public_ip);
+    env.insert("LaunchType".into(), "FARGATE".into());
+    assert_eq!(
+        from_env(&env, Source::Container).unwrap_err().to_string(),
+        "environment variable CapacityProviderStrategy: give LaunchType or CapacityProviderStrategy, not both (ECS \
+         takes one)"
+    );
+    // Auto Scaling group providers are EC2: no subnets needed, no public IP.
+    let mut env = container_env();
+    env.insert("CapacityProviderStrategy".into(), "my-asg".into());
+    assert!(!from_env(&env, Source::Container).expect("parses").ecs.expect("ecs").is_fargate());
 }
 
 #[test]
@@ -168,25 +214,10 @@ fn resolve(name: &str, value: &serde_json::Value) -> String {
 
 #[test]
 fn the_template_watcher_environment_is_what_the_watcher_reads() {
-    let options = watchbot_template::Options::from_json_str(
-        r#"{"cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/processing", "service": "worker",
-            "serviceVersion": "v1", "notificationEmail": "ops@example.com", "workers": 3, "backoff": false,
-            "notifyAfterRetries": 2, "messageTimeout": 1200, "debugLogs": true}"#,
-    )
-    .expect("options");
-    let template = watchbot_template::template(&options).expect("template");
-    let raw = template.watcher_environment();
-    // Every variable the template sets is one the watcher reads, and every one the container requires is set.
-    let known: BTreeSet<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
-    for name in raw.keys() {
-        assert!(known.contains(name.as_str()), "the template sets {name}, which the watcher does not read");
-    }
-    for (name, need) in VARIABLES {
-        if *need != Need::Optional {
-            assert!(raw.contains_key(*name), "the watcher requires {name}, which the template does not set");
-        }
-    }
-    let env: BTreeMap<String, String> = raw.iter().map(|(k, v)| (k.clone(), resolve(k, v))).collect();
+    let options = serde_json::json!({"cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/processing",
+        "service": "worker", "serviceVersion": "v1", "notificationEmail": "ops@example.com", "workers": 3,
+        "backoff": false, "notifyAfterRetries": 2, "messageTimeout": 1200, "debugLogs": true});
+    let env = resolved_environment(&options);
     let parsed = from_env(&env, Source::Container).expect("the template's environment parses");
     assert_eq!(parsed.watcher.workers, 3);
     assert!(!parsed.watcher.backoff);
@@ -199,6 +230,51 @@ fn the_template_watcher_environment_is_what_the_watcher_reads() {
     assert_eq!(ecs.cluster, "arn:aws:ecs:us-east-1:123456789012:cluster/processing");
     assert_eq!(ecs.container_name, watchbot_template::WORKER_CONTAINER);
     assert_eq!(ecs.launch_type, LaunchType::Ec2);
+}
+
+/// The watcher's environment of a generated template, as the deployed stack resolves it, after checking that every
+/// variable the template sets is one the watcher reads and every one the container requires is set.
+fn resolved_environment(options: &serde_json::Value) -> BTreeMap<String, String> {
+    let options = watchbot_template::Options::from_value(options).expect("options");
+    let raw = watchbot_template::template(&options).expect("template").watcher_environment();
+    let known: BTreeSet<&str> = VARIABLES.iter().map(|(name, _)| *name).collect();
+    for name in raw.keys() {
+        assert!(known.contains(name.as_str()), "the template sets {name}, which the watcher does not read");
+    }
+    for (name, need) in VARIABLES {
+        if *need != Need::Optional {
+            assert!(raw.contains_key(*name), "the watcher requires {name}, which the template does not set");
+        }
+    }
+    raw.iter().map(|(k, v)| (k.clone(), resolve(k, v))).collect()
+}
+
+#[test]
+fn fargate_templates_give_the_watcher_their_placement_and_network() {
+    let config = |name: &str| {
+        let path = format!("{}/../watchbot-template/tests/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&path).expect("config")).expect("json")
+    };
+    let fargate = from_env(&resolved_environment(&config("fargate")), Source::Container).expect("parses");
+    let ecs = fargate.ecs.expect("ecs");
+    assert_eq!((ecs.launch_type, ecs.capacity_provider_strategy.as_slice()), (LaunchType::Fargate, &[][..]));
+    assert_eq!(ecs.subnets, ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]);
+    assert_eq!(ecs.security_groups, ["sg-0123456789abcdef0"]);
+    assert!(ecs.assign_public_ip);
+    assert!(fargate.watcher.notify_each_failure);
+
+    let spot = from_env(&resolved_environment(&config("fargate-spot")), Source::Container).expect("parses");
+    assert!(!spot.watcher.notify_each_failure, "notifyEachFailure: false");
+    let ecs = spot.ecs.expect("ecs");
+    let item = |name: &str, weight, base| CapacityProviderItem { name: name.into(), weight, base };
+    assert_eq!(ecs.capacity_provider_strategy, [item("FARGATE_SPOT", 1, 0)]);
+    assert!(ecs.is_fargate() && !ecs.assign_public_ip);
+    assert_eq!((ecs.subnets.len(), ecs.security_groups.len()), (1, 1), "intrinsics, resolved");
+
+    let strategy = from_env(&resolved_environment(&config("strategy")), Source::Container).expect("parses");
+    let ecs = strategy.ecs.expect("ecs");
+    assert_eq!(ecs.capacity_provider_strategy, [item("FARGATE", 1, 1), item("FARGATE_SPOT", 3, 0)]);
+    assert_eq!(ecs.subnets, ["subnet-0a1b2c3d"]);
 }
 
 /// The watcher container's environment with the AWS settings of a machine that has no credentials at all (no
@@ -283,4 +359,51 @@ fn the_binary_prints_help_and_refuses_arguments() {
         String::from_utf8_lossy(&stray.stderr),
         "watchbot-watcher: unexpected argument \"--queue-url\": it takes none (see --help)\n"
     );
+}
+
+/// The template's metric filters match the watcher's own JSON event lines: every `$.field = "value"` of a pattern is
+/// a field the event of that name writes, with that value (template and watcher cannot drift).
+#[test]
+fn the_templates_metric_filters_match_the_watchers_event_lines() {
+    use watchbot_watcher::Outcome;
+    use watchbot_watcher::events::{Event, json_line};
+    let finished = |outcome| Event::Finished {
+        message_id: "m".into(),
+        outcome,
+        exit_code: Some(1),
+        reason: "exited".into(),
+        duration_ms: 1500,
+        receive_count: 1,
+    };
+    let lines: Vec<serde_json::Value> =
+        [finished(Outcome::Succeeded), finished(Outcome::Failed), finished(Outcome::Rejected)]
+            .into_iter()
+            .chain([Event::NotPlaced { message_id: "m".into(), reason: "RESOURCE:CPU".into(), retry_in_ms: 1000 }])
+            .map(|event| serde_json::from_str(&json_line(&event, 0)).unwrap())
+            .collect();
+    for (metric, pattern, value) in watchbot_template::METRICS {
+        let terms: Vec<(&str, &str)> = pattern
+            .trim_matches(['{', '}', ' '])
+            .split("&&")
+            .map(|term| {
+                let (field, wanted) = term.trim().split_once(" = ").expect("$.field = value");
+                (field.trim_start_matches("$."), wanted.trim_matches('"'))
+            })
+            .collect();
+        let matching: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|line| {
+                terms.iter().all(|(field, wanted)| match (&line[*field], *wanted) {
+                    (serde_json::Value::Null, _) => false,
+                    (_, "*") => true,
+                    (found, wanted) => found.as_str() == Some(wanted),
+                })
+            })
+            .collect();
+        let expected = if *metric == "TaskDuration" { 3 } else { 1 };
+        assert_eq!(matching.len(), expected, "{metric}: {pattern} matches {matching:?}");
+        if let Some(field) = value.strip_prefix("$.") {
+            assert!(matching.iter().all(|line| line[field].is_u64()), "{metric}: {field}");
+        }
+    }
 }

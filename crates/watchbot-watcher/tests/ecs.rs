@@ -163,5 +163,68 @@ async fn fargate_without_subnets_is_rejected_before_calling_ecs() {
     let runner = EcsRunner::new(f.client.clone(), config);
     let error = runner.launch(&spec("x")).await.unwrap_err();
     assert_eq!(error.kind, PortErrorKind::Rejected);
-    assert_eq!(error.message, "the FARGATE launch type needs subnets");
+    assert_eq!(error.message, "Fargate tasks need subnets");
+}
+
+/// A Fargate stack deployed on moto's CloudFormation, its watcher task definition's environment read back and given
+/// to the watcher's config parser: the RunTask it sends runs on FARGATE in the stack's subnet. moto registers the
+/// stack's task definitions without their network mode (and answers only `awsvpc` ones with a network attachment),
+/// so the launch uses the fixture's FARGATE task definition; everything else is the stack's.
+#[tokio::test]
+async fn a_fargate_stacks_environment_runs_tasks_on_its_network_on_the_emulator() {
+    use aws_sdk_cloudformation::types::StackStatus;
+    let f = fixture().await;
+    let sdk = watchbot_testing::moto().sdk_config().await;
+    let path = format!("{}/../watchbot-template/tests/configs/fargate.json", env!("CARGO_MANIFEST_DIR"));
+    let mut options: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    options["cluster"] = serde_json::json!(f.config.cluster);
+    options["subnets"] = serde_json::json!(f.config.subnets);
+    options["securityGroups"] = serde_json::json!(f.config.security_groups);
+    let template = watchbot_template::template(&watchbot_template::Options::from_value(&options).unwrap()).unwrap();
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let name = watchbot_testing::unique_name("fargate");
+    let body = serde_json::to_string(template.json()).unwrap();
+    cloudformation.create_stack().stack_name(&name).template_body(body).send().await.expect("create stack");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let described = cloudformation.describe_stacks().stack_name(&name).send().await.unwrap();
+        let status = described.stacks()[0].stack_status().cloned().unwrap();
+        if status == StackStatus::CreateComplete {
+            break;
+        }
+        assert_eq!(status, StackStatus::CreateInProgress, "{:?}", described.stacks()[0].stack_status_reason());
+        assert!(std::time::Instant::now() < deadline, "the stack did not finish within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let resources = cloudformation.describe_stack_resources().stack_name(&name).send().await.unwrap();
+    let watcher = resources
+        .stack_resources()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some("FargateWatcher"))
+        .and_then(|r| r.physical_resource_id())
+        .expect("the watcher task definition")
+        .to_string();
+    let described = f.client.describe_task_definition().task_definition(watcher).send().await.unwrap();
+    let env: BTreeMap<String, String> = described.task_definition().unwrap().container_definitions()[0]
+        .environment()
+        .iter()
+        .map(|kv| (kv.name().unwrap().to_string(), kv.value().unwrap_or_default().to_string()))
+        .collect();
+    let parsed = watchbot_watcher::config::from_env(&env, watchbot_watcher::config::Source::Container).expect("parses");
+    let mut config = parsed.ecs.expect("ecs");
+    assert_eq!((config.launch_type, config.assign_public_ip), (LaunchType::Fargate, true));
+    config.task_definition = f.config.task_definition.clone();
+    let runner = EcsRunner::new(f.client.clone(), config);
+    let arn = start(&runner, &spec("e2c045cc-5606-4950-964b-20877900bccb")).await;
+    let described = f.client.describe_tasks().cluster(&f.config.cluster).tasks(&arn).send().await.unwrap();
+    let task = &described.tasks()[0];
+    assert_eq!(task.launch_type(), Some(&aws_sdk_ecs::types::LaunchType::Fargate));
+    let subnets: Vec<&str> = task
+        .attachments()
+        .iter()
+        .flat_map(|a| a.details())
+        .filter(|d| d.name() == Some("subnetId"))
+        .filter_map(|d| d.value())
+        .collect();
+    assert_eq!(subnets, [f.config.subnets[0].as_str()], "the task's network interface is in the stack's subnet");
 }

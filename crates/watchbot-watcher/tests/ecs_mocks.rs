@@ -350,3 +350,62 @@ async fn subnets_give_an_awsvpc_configuration_and_only_fargate_gets_assign_publi
     assert_eq!(seen[1].0, Some(SdkLaunchType::Fargate));
     assert_eq!(seen[1].1.assign_public_ip(), Some(&AssignPublicIp::Enabled));
 }
+
+/// The watcher started with a Fargate stack's environment (the template's watcher variables, references resolved as
+/// the stack would) sends every RunTask with the stack's placement and network.
+#[tokio::test]
+async fn a_fargate_stacks_environment_runs_tasks_with_its_capacity_and_network() {
+    use aws_sdk_ecs::types::{AssignPublicIp, LaunchType as SdkLaunchType};
+    use watchbot_watcher::config::{Source, from_env};
+    let environment = |name: &str| {
+        let path = format!("{}/../watchbot-template/tests/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let options = watchbot_template::Options::from_json_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let raw = watchbot_template::template(&options).unwrap().watcher_environment();
+        raw.into_iter()
+            .map(|(name, value)| {
+                let value = match (name.as_str(), value) {
+                    (_, serde_json::Value::String(text)) => text,
+                    ("QueueUrl" | "DeadLetterQueueUrl", _) => {
+                        format!("https://sqs.us-east-1.amazonaws.com/123456789012/{name}")
+                    }
+                    (_, _) => format!("resolved-{name}"),
+                };
+                (name, value)
+            })
+            .collect()
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let rule = mock!(Client::run_task).then_compute_output(move |request| {
+        let vpc = request.network_configuration().and_then(|n| n.awsvpc_configuration()).expect("awsvpc").clone();
+        let strategy: Vec<(String, i32, i32)> = request
+            .capacity_provider_strategy()
+            .iter()
+            .map(|item| (item.capacity_provider().to_string(), item.weight(), item.base()))
+            .collect();
+        record.lock().unwrap().push((request.launch_type().cloned(), strategy, vpc));
+        RunTaskOutput::builder().tasks(Task::builder().task_arn(arn(1)).build()).build()
+    });
+    for stack in ["fargate", "strategy"] {
+        let parsed = from_env(&environment(stack), Source::Container).expect("the stack's environment parses");
+        let runner = EcsRunner::new(client(&[&rule]), parsed.ecs.expect("ecs"));
+        for message in ["a", "b"] {
+            assert!(matches!(runner.launch(&spec(message)).await.unwrap(), Launch::Started(_)));
+        }
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 4, "every RunTask");
+    for (launch_type, strategy, vpc) in &seen[..2] {
+        assert_eq!(launch_type.as_ref(), Some(&SdkLaunchType::Fargate));
+        assert!(strategy.is_empty());
+        assert_eq!(vpc.subnets(), ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]);
+        assert_eq!(vpc.security_groups(), ["sg-0123456789abcdef0"]);
+        assert_eq!(vpc.assign_public_ip(), Some(&AssignPublicIp::Enabled));
+    }
+    for (launch_type, strategy, vpc) in &seen[2..] {
+        assert_eq!(launch_type.as_ref(), None, "a strategy is sent instead of a launch type");
+        assert_eq!(strategy, &[("FARGATE".to_string(), 1, 1), ("FARGATE_SPOT".to_string(), 3, 0)]);
+        assert_eq!(vpc.subnets(), ["subnet-0a1b2c3d"]);
+        assert_eq!(vpc.assign_public_ip(), Some(&AssignPublicIp::Disabled));
+    }
+}

@@ -995,3 +995,23 @@ async fn a_hold_that_lapses_in_a_long_outage_is_reported() {
         matches!(&lost[0], Event::HoldLost { message_id, error } if *message_id == id && error.contains("refused"))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_notify_each_failure_only_rejections_and_dead_lettering_notify() {
+    let world = World::new();
+    world.queue.set_redrive(3);
+    let failing = world.queue.push("1");
+    let rejected = world.queue.push("3");
+    let config = WatcherConfig { workers: 2, notify_each_failure: false, max_receive_count: Some(3), ..config() };
+    let summary = world.run_for(&config, Duration::from_secs(60)).await;
+    let finished = world.finished();
+    let failures = finished.iter().filter(|(id, outcome, _)| *id == failing && *outcome == Failed).count();
+    assert_eq!(failures, 3, "{finished:?}");
+    let subjects: Vec<String> = world.notifier.sent().into_iter().map(|n| n.subject).collect();
+    // Receives 1 and 2 of the failing message are silent; its last (dead-letter next) and the rejection notify.
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.iter().any(|s| s.ends_with(&rejected)), "{subjects:?}");
+    let last = world.notifier.sent().into_iter().find(|n| n.subject.ends_with(&failing)).expect("dead-lettering");
+    assert!(last.body.contains("Next: the dead-letter queue"), "{}", last.body);
+    assert_eq!((summary.failed, summary.rejected, summary.notifications), (3, 1, 2));
+}

@@ -26,6 +26,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         .map_err(|e| Failure::from_error(&e).context(args.config.display()))?;
     let template =
         watchbot_template::template(&options).map_err(|e| Failure::from_error(&e).context(args.config.display()))?;
+    for warning in options.warnings() {
+        eprintln!("watchbot: warning: {}: {warning}", args.config.display());
+    }
     let value = if args.refs { serde_json::to_value(template.refs())? } else { template.to_json() };
     super::merge::write_json(&value, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)

@@ -57,6 +57,13 @@ pub struct Args {
     /// Comma-separated security group ids, for FARGATE [env: SecurityGroups].
     #[arg(long, value_name = "IDS")]
     pub security_groups: Option<String>,
+    /// Capacity providers instead of a launch type, NAME[:WEIGHT[:BASE]],... e.g. FARGATE_SPOT:3,FARGATE:1:1
+    /// [env: CapacityProviderStrategy].
+    #[arg(long, value_name = "STRATEGY")]
+    pub capacity_provider_strategy: Option<String>,
+    /// Give Fargate tasks a public IP [env: AssignPublicIp=true].
+    #[arg(long)]
+    pub assign_public_ip: bool,
     /// Stack name, for notification subjects [env: StackName; default watchbot].
     #[arg(long, value_name = "S")]
     pub stack_name: Option<String>,
@@ -69,6 +76,9 @@ pub struct Args {
     /// Stay silent about failures while the receive count is at most N [env: NotifyAfterRetries; default 0].
     #[arg(long, value_name = "N")]
     pub notify_after_retries: Option<u64>,
+    /// Notify rejections and dead-lettering only, not each failure [env: NotifyEachFailure=false].
+    #[arg(long)]
+    pub no_notify_each_failure: bool,
     /// Each message as a container of an image, for `--runner docker`.
     #[command(flatten)]
     pub container: crate::container::ImageArgs,
@@ -98,10 +108,13 @@ impl Args {
         set("LaunchType", self.launch_type.clone());
         set("Subnets", self.subnets.clone());
         set("SecurityGroups", self.security_groups.clone());
+        set("CapacityProviderStrategy", self.capacity_provider_strategy.clone());
+        set("AssignPublicIp", self.assign_public_ip.then(|| "true".to_string()));
         set("StackName", self.stack_name.clone());
         set("MessageTimeout", self.message_timeout.map(|n| n.to_string()));
         set("ExponentialBackoff", self.no_backoff.then(|| "false".to_string()));
         set("NotifyAfterRetries", self.notify_after_retries.map(|n| n.to_string()));
+        set("NotifyEachFailure", self.no_notify_each_failure.then(|| "false".to_string()));
         vars
     }
 }
@@ -171,10 +184,13 @@ const FLAGS: &[(&str, &str)] = &[
     ("LaunchType", "--launch-type"),
     ("Subnets", "--subnets"),
     ("SecurityGroups", "--security-groups"),
+    ("CapacityProviderStrategy", "--capacity-provider-strategy"),
+    ("AssignPublicIp", "--assign-public-ip"),
     ("StackName", "--stack-name"),
     ("MessageTimeout", "--message-timeout"),
     ("ExponentialBackoff", "--no-backoff"),
     ("NotifyAfterRetries", "--notify-after-retries"),
+    ("NotifyEachFailure", "--no-notify-each-failure"),
 ];
 
 /// The watcher's configuration for these flags and environment (what [`run`] serves with).
@@ -299,6 +315,38 @@ mod tests {
         assert_eq!(
             watcher_env(&fargate, BTreeMap::new()).unwrap_err().to_string(),
             "--launch-type: expected EC2 or FARGATE, got \"spot\""
+        );
+        let spot = parse(&[
+            "--queue-url",
+            ENV_QUEUE,
+            "--cluster",
+            "c",
+            "--task-definition",
+            "td",
+            "--container-name",
+            "w",
+            "--capacity-provider-strategy",
+            "FARGATE_SPOT:3,FARGATE:1:1",
+            "--subnets",
+            "subnet-1",
+            "--assign-public-ip",
+            "--no-notify-each-failure",
+        ]);
+        let parsed = watcher_env(&spot, BTreeMap::new()).expect("a strategy");
+        assert!(!parsed.watcher.notify_each_failure);
+        let ecs = parsed.ecs.expect("ecs");
+        assert_eq!(ecs.capacity_provider_strategy.len(), 2);
+        assert!(ecs.is_fargate() && ecs.assign_public_ip);
+        let mut bad = spot;
+        bad.capacity_provider_strategy = Some("FARGATE_SPOT:lots".into());
+        assert_eq!(
+            watcher_env(&bad, BTreeMap::new()).unwrap_err().to_string(),
+            "--capacity-provider-strategy: the weight of FARGATE_SPOT must be a whole number from 0 to 1000, got \"lots\""
+        );
+        bad.capacity_provider_strategy = None;
+        assert_eq!(
+            watcher_env(&bad, BTreeMap::new()).unwrap_err().to_string(),
+            "--assign-public-ip: only applies to Fargate tasks (LaunchType is EC2)"
         );
     }
 }

@@ -47,6 +47,9 @@ pub struct WatcherConfig {
     pub backoff: bool,
     /// Failure notifications are silent while the receive count is at most this.
     pub notify_after_retries: u32,
+    /// Whether each failure notifies (`false`: ordinary failures are left to the stack's failure-rate alarm; a
+    /// rejection and a failure that sends the message to the dead-letter queue still notify).
+    pub notify_each_failure: bool,
     /// The stack's name, for notification subjects.
     pub stack_name: String,
     /// Added to every task's environment (`WorkTopic`, `LogGroup`, `ProgressTable`, the user's env ...).
@@ -90,6 +93,7 @@ impl Default for WatcherConfig {
             message_timeout: Duration::from_secs(600),
             backoff: true,
             notify_after_retries: 0,
+            notify_each_failure: true,
             stack_name: "watchbot".into(),
             task_env: BTreeMap::new(),
             heartbeat_window: Duration::from_secs(60),
@@ -105,6 +109,13 @@ impl Default for WatcherConfig {
             max_receive_count: None,
             queue_flags: String::new(),
         }
+    }
+}
+
+impl WatcherConfig {
+    /// Which failures notify, from `notify_after_retries` and `notify_each_failure`.
+    pub fn notify_rules(&self) -> decide::NotifyRules {
+        decide::NotifyRules { after_retries: self.notify_after_retries, each_failure: self.notify_each_failure }
     }
 }
 

@@ -34,8 +34,7 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
             _ => TaskOutput::Unavailable("no task ran".to_string()),
         });
         let receive_count = held.message.receive_count;
-        let fate =
-            decide::fate(outcome, receive_count, self.config.max_receive_count, self.config.notify_after_retries);
+        let fate = decide::fate(outcome, receive_count, self.config.max_receive_count, self.config.notify_rules());
         let (kind, next) = match (fate.delete, self.config.max_receive_count) {
             (true, _) => (AckKind::Delete, NextStep::Removed),
             // Its last receive: back at once, for the queue to move it to the dead-letter queue on the next receive.

@@ -68,8 +68,8 @@ impl<Q: Queue, R: TaskRunner, N: Notifier, D: Queue> Loop<'_, Q, R, N, D> {
                 let TaskState::Stopped { exit_code, .. } = state else { continue };
                 let Some(&(receive_count, timed_out)) = running.get(handle) else { continue };
                 let outcome = if timed_out { Outcome::Failed } else { config.exit_codes.outcome(*exit_code) };
-                let notifies = outcome.action().notify
-                    && decide::should_notify(outcome, receive_count, config.notify_after_retries);
+                let notifies =
+                    outcome.action().notify && decide::should_notify(outcome, receive_count, config.notify_rules());
                 if notifies || ports.attempts.is_some() {
                     wanted.push(handle.clone());
                 }

@@ -2,7 +2,8 @@
 //!
 //! - `launch`: RunTask (count 1) on the cluster with the task definition, the task environment as container overrides
 //!   of `container_name`, `startedBy` = the message id (so `find_running` can adopt the task after a duplicate receive),
-//!   the launch type, and an `awsvpcConfiguration` when subnets are given (required by FARGATE). Calls pass a token
+//!   the launch type or the capacity provider strategy, and an `awsvpcConfiguration` when subnets are given
+//!   (required on Fargate: the FARGATE launch type, or a strategy of FARGATE/FARGATE_SPOT). Calls pass a token
 //!   bucket (`run_task_per_second`) first: ECS throttles RunTask, and Fargate allows about 20 launches a second.
 //!   RunTask `failures` (e.g. `RESOURCE:MEMORY`) and throttling answer [`Launch::NotPlaced`]: the task did not start,
 //!   the loop keeps the message and retries placement later, and the task is not counted as failed. Each call carries
@@ -26,14 +27,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use aws_sdk_ecs::config::http::HttpResponse;
 use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair, NetworkConfiguration,
-    TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride, DesiredStatus, KeyValuePair,
+    NetworkConfiguration, TaskOverride,
 };
+
+mod rate;
+mod settings;
+
+use rate::RateLimiter;
+pub use settings::{CapacityProviderItem, EcsRunnerConfig, LaunchType, UnknownLaunchType};
 
 use crate::aws::error::{explain, unsent_kind};
 use crate::ports::{Launch, PortError, PortErrorKind, TaskOutput, TaskRunner, TaskSpec, TaskState};
@@ -46,95 +52,6 @@ pub const STARTED_BY_MAX: usize = 128;
 pub const STOP_REASON_MAX: usize = 255;
 /// The default RunTask rate limit, in calls per second.
 pub const DEFAULT_RUN_TASK_PER_SECOND: f64 = 10.0;
-
-/// How ECS runs the task: on the cluster's EC2 container instances, or on Fargate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LaunchType {
-    /// The cluster's own EC2 instances (the seed's default).
-    #[default]
-    Ec2,
-    /// Fargate: needs subnets (and usually security groups) for the task's network interface.
-    Fargate,
-}
-
-impl LaunchType {
-    /// The ECS API's name: `EC2` or `FARGATE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LaunchType::Ec2 => "EC2",
-            LaunchType::Fargate => "FARGATE",
-        }
-    }
-}
-
-impl std::fmt::Display for LaunchType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A launch type name that is neither `EC2` nor `FARGATE`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected EC2 or FARGATE, got {0:?}")]
-pub struct UnknownLaunchType(pub String);
-
-impl std::str::FromStr for LaunchType {
-    type Err = UnknownLaunchType;
-
-    /// `EC2` or `FARGATE`, in any case.
-    fn from_str(s: &str) -> Result<LaunchType, UnknownLaunchType> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "EC2" => Ok(LaunchType::Ec2),
-            "FARGATE" => Ok(LaunchType::Fargate),
-            _ => Err(UnknownLaunchType(s.to_string())),
-        }
-    }
-}
-
-/// Where and how the ECS runner starts tasks: also the ECS part of the watcher's configuration
-/// ([`crate::config::WatcherEnv::ecs`]), read from `Cluster`, `TaskDefinition`, `ContainerName`, `LaunchType`,
-/// `Subnets` and `SecurityGroups`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EcsRunnerConfig {
-    /// Cluster name or ARN.
-    pub cluster: String,
-    /// The worker task definition (family, family:revision, or ARN).
-    pub task_definition: String,
-    /// The container in that task definition that gets the environment and whose exit code counts.
-    pub container_name: String,
-    /// EC2 (default) or FARGATE.
-    pub launch_type: LaunchType,
-    /// Subnets for the task's network interface (`awsvpc` network mode; required by FARGATE). Empty: no network
-    /// configuration is sent.
-    pub subnets: Vec<String>,
-    /// Security groups for that interface.
-    pub security_groups: Vec<String>,
-    /// Whether the interface gets a public IP (FARGATE tasks in public subnets need one to pull images).
-    pub assign_public_ip: bool,
-    /// RunTask calls per second at most (a token bucket holding one second's worth). Zero, negative or not finite:
-    /// no limit.
-    pub run_task_per_second: f64,
-}
-
-impl EcsRunnerConfig {
-    /// A config for the EC2 launch type with the default rate limit.
-    pub fn new(
-        cluster: impl Into<String>,
-        task_definition: impl Into<String>,
-        container_name: impl Into<String>,
-    ) -> EcsRunnerConfig {
-        EcsRunnerConfig {
-            cluster: cluster.into(),
-            task_definition: task_definition.into(),
-            container_name: container_name.into(),
-            launch_type: LaunchType::Ec2,
-            subnets: Vec::new(),
-            security_groups: Vec::new(),
-            assign_public_ip: false,
-            run_task_per_second: DEFAULT_RUN_TASK_PER_SECOND,
-        }
-    }
-}
 
 /// Runs one ECS task per message; implements [`TaskRunner`] with task ARNs as handles.
 pub struct EcsRunner {
@@ -166,8 +83,8 @@ impl EcsRunner {
 
     fn network_configuration(&self) -> Result<Option<NetworkConfiguration>, PortError> {
         if self.config.subnets.is_empty() {
-            if self.config.launch_type == LaunchType::Fargate {
-                return Err(PortError::new(PortErrorKind::Rejected, "the FARGATE launch type needs subnets"));
+            if self.config.is_fargate() {
+                return Err(PortError::new(PortErrorKind::Rejected, "Fargate tasks need subnets"));
             }
             return Ok(None);
         }
@@ -175,12 +92,40 @@ impl EcsRunner {
             .set_subnets(Some(self.config.subnets.clone()))
             .set_security_groups((!self.config.security_groups.is_empty()).then(|| self.config.security_groups.clone()))
             // Only Fargate takes `assignPublicIp`; ECS rejects it for tasks on EC2 instances.
-            .set_assign_public_ip((self.config.launch_type == LaunchType::Fargate).then_some(
-                if self.config.assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled },
-            ))
+            .set_assign_public_ip(self.config.is_fargate().then_some(if self.config.assign_public_ip {
+                AssignPublicIp::Enabled
+            } else {
+                AssignPublicIp::Disabled
+            }))
             .build()
             .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("bad network configuration: {e}")))?;
         Ok(Some(NetworkConfiguration::builder().awsvpc_configuration(vpc).build()))
+    }
+
+    /// The launch type RunTask sends: none when a capacity provider strategy is sent instead.
+    fn launch_type(&self) -> Option<aws_sdk_ecs::types::LaunchType> {
+        self.config
+            .capacity_provider_strategy
+            .is_empty()
+            .then(|| aws_sdk_ecs::types::LaunchType::from(self.config.launch_type.as_str()))
+    }
+
+    fn capacity_provider_strategy(&self) -> Result<Option<Vec<CapacityProviderStrategyItem>>, PortError> {
+        if self.config.capacity_provider_strategy.is_empty() {
+            return Ok(None);
+        }
+        let mut items = Vec::new();
+        for item in &self.config.capacity_provider_strategy {
+            // ECS's limits (1000, 100000) fit an i32; the parser enforces them.
+            let item = CapacityProviderStrategyItem::builder()
+                .capacity_provider(&item.name)
+                .weight(i32::try_from(item.weight).unwrap_or(i32::MAX))
+                .base(i32::try_from(item.base).unwrap_or(i32::MAX))
+                .build()
+                .map_err(|e| PortError::new(PortErrorKind::Rejected, format!("bad capacity provider strategy: {e}")))?;
+            items.push(item);
+        }
+        Ok(Some(items))
     }
 
     async fn describe_batch(&self, arns: &[String]) -> Result<Vec<(String, TaskState)>, PortError> {
@@ -246,7 +191,8 @@ impl TaskRunner for EcsRunner {
             .count(1)
             .started_by(started_by(&spec.message_id))
             .client_token(&token)
-            .launch_type(aws_sdk_ecs::types::LaunchType::from(self.config.launch_type.as_str()))
+            .set_launch_type(self.launch_type())
+            .set_capacity_provider_strategy(self.capacity_provider_strategy()?)
             .set_network_configuration(network)
             .overrides(overrides)
             .send()
@@ -480,42 +426,6 @@ fn is_missing_task_definition(code: &str, message: &str) -> bool {
         && (message.contains("taskdefinitionnotfound") || message.contains("unabletodescribetaskdefinition"))
 }
 
-/// A token bucket of one second's worth of calls (at least one), refilled continuously; callers wait their turn in
-/// the order they arrive. Implemented as GCRA: one "theoretical arrival time" under a lock, the wait outside it.
-struct RateLimiter {
-    interval: Option<Duration>,
-    burst: Duration,
-    next: Mutex<Option<tokio::time::Instant>>,
-}
-
-impl RateLimiter {
-    fn new(per_second: f64) -> RateLimiter {
-        if !per_second.is_finite() || per_second <= 0.0 {
-            return RateLimiter { interval: None, burst: Duration::ZERO, next: Mutex::new(None) };
-        }
-        let interval = Duration::from_secs_f64(1.0 / per_second);
-        let capacity = per_second.floor().max(1.0);
-        let burst = interval.mul_f64(capacity - 1.0);
-        RateLimiter { interval: Some(interval), burst, next: Mutex::new(None) }
-    }
-
-    async fn acquire(&self) {
-        let Some(interval) = self.interval else { return };
-        let now = tokio::time::Instant::now();
-        let start = {
-            let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // An idle limiter's arrival time lags behind now: that is a full bucket, no more.
-            let tat = next.map_or(now, |tat| tat.max(now));
-            *next = Some(tat + interval);
-            // Allowed once the arrival time is within one burst of now.
-            tat.checked_sub(self.burst).map_or(now, |start| start.max(now))
-        };
-        if start > now {
-            tokio::time::sleep_until(start).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,15 +465,6 @@ mod tests {
     }
 
     #[test]
-    fn launch_types_parse_and_print() {
-        assert_eq!("EC2".parse::<LaunchType>(), Ok(LaunchType::Ec2));
-        assert_eq!("fargate".parse::<LaunchType>(), Ok(LaunchType::Fargate));
-        assert_eq!("SPOT".parse::<LaunchType>().unwrap_err().to_string(), "expected EC2 or FARGATE, got \"SPOT\"");
-        assert_eq!(LaunchType::Fargate.to_string(), "FARGATE");
-        assert_eq!(LaunchType::default(), LaunchType::Ec2);
-    }
-
-    #[test]
     fn service_errors_are_classified() {
         assert_eq!(classify("ThrottlingException", "Rate exceeded", 400), PortErrorKind::Transient);
         assert_eq!(classify("ClientException", "Rate exceeded", 400), PortErrorKind::Transient);
@@ -574,58 +475,5 @@ mod tests {
         assert_eq!(classify("ClientException", "Unable to describe task definition.", 400), PortErrorKind::NotFound);
         assert_eq!(classify("InvalidParameterException", "bad", 400), PortErrorKind::Rejected);
         assert_eq!(classify("AccessDeniedException", "", 400), PortErrorKind::Rejected);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_rate_limiter_allows_a_burst_then_paces() {
-        let limiter = RateLimiter::new(4.0);
-        let start = tokio::time::Instant::now();
-        let mut times = Vec::new();
-        for _ in 0..12 {
-            limiter.acquire().await;
-            times.push(start.elapsed());
-        }
-        // A full bucket of 4 at once, then one every 250 ms.
-        assert!(times[..4].iter().all(|t| *t == Duration::ZERO), "{times:?}");
-        for (n, t) in times.iter().enumerate().skip(4) {
-            assert_eq!(*t, Duration::from_millis(250) * (n as u32 - 3), "call {n}: {times:?}");
-        }
-        // After an idle period the bucket refills, but never beyond one second's worth.
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let idle = tokio::time::Instant::now();
-        for _ in 0..5 {
-            limiter.acquire().await;
-        }
-        assert_eq!(idle.elapsed(), Duration::from_millis(250));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_rate_limiter_paces_concurrent_callers() {
-        let limiter = std::sync::Arc::new(RateLimiter::new(2.0));
-        let start = tokio::time::Instant::now();
-        let tasks: Vec<_> = (0..6)
-            .map(|_| {
-                let limiter = limiter.clone();
-                tokio::spawn(async move {
-                    limiter.acquire().await;
-                    start.elapsed()
-                })
-            })
-            .collect();
-        let mut times = Vec::new();
-        for task in tasks {
-            times.push(task.await.unwrap());
-        }
-        times.sort();
-        let expected: Vec<Duration> =
-            [0, 0, 500, 1000, 1500, 2000].iter().map(|ms| Duration::from_millis(*ms)).collect();
-        assert_eq!(times, expected);
-    }
-
-    #[test]
-    fn no_limit_when_the_rate_is_not_positive() {
-        assert!(RateLimiter::new(0.0).interval.is_none());
-        assert!(RateLimiter::new(f64::NAN).interval.is_none());
-        assert!(RateLimiter::new(-1.0).interval.is_none());
     }
 }

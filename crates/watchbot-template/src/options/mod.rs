@@ -6,6 +6,11 @@
 use crate::error::Error;
 use serde_json::{Map, Value};
 
+pub(crate) mod capacity;
+mod raw;
+pub use capacity::{Capacity, CapacityProvider, FargateSize, Network, WATCHER_FARGATE_CPU, WATCHER_FARGATE_MEMORY};
+use raw::Raw;
+
 /// Every option name, in the order the README lists them (used in "unknown option" errors).
 const OPTION_NAMES: &[&str] = &[
     "cluster",
@@ -41,6 +46,13 @@ const OPTION_NAMES: &[&str] = &[
     "privileged",
     "outputs",
     "kmsKey",
+    "capacity",
+    "subnets",
+    "securityGroups",
+    "assignPublicIp",
+    "failureRateThreshold",
+    "failureRatePeriods",
+    "notifyEachFailure",
 ];
 
 /// Names the template itself sets in the worker's environment, or the watcher sets per message: a user's `env`
@@ -64,6 +76,12 @@ const MAX_RETENTION: u64 = 1_209_600;
 const MAX_RECEIVE_COUNT: u64 = 1000;
 /// CloudWatch alarms: EvaluationPeriods × Period may not exceed one day; our period is 300 s.
 const MAX_ALARM_PERIODS: u64 = 86_400 / 300;
+/// The failure-rate alarm's window is `failureRatePeriods` minutes, at most a day.
+const MAX_FAILURE_RATE_PERIODS: u64 = 1440;
+/// Defaults of the failure-rate alarm: more than 10 % of finished tasks failed over 5 minutes.
+pub const DEFAULT_FAILURE_RATE_THRESHOLD: u64 = 10;
+/// See [`DEFAULT_FAILURE_RATE_THRESHOLD`].
+pub const DEFAULT_FAILURE_RATE_PERIODS: u64 = 5;
 
 /// Memory/CPU of the worker container. Each value is a number or a CloudFormation intrinsic.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,6 +164,18 @@ pub struct Options {
     pub kms_key: Option<Value>,
     /// Whether the refs become stack Outputs, and exported under which prefix.
     pub outputs: crate::Outputs,
+    /// Where the watchers and tasks run.
+    pub capacity: Capacity,
+    /// The tasks' network on Fargate (`Some` exactly with Fargate capacity).
+    pub network: Option<Network>,
+    /// The worker's task size on Fargate (`Some` exactly with Fargate capacity).
+    pub fargate_size: Option<FargateSize>,
+    /// The failure-rate alarm fires above this percentage of finished tasks failed.
+    pub failure_rate_threshold: u64,
+    /// ... over this many minutes.
+    pub failure_rate_periods: u64,
+    /// Notify each failure (`false`: only rejections and dead-lettering notify; failures are left to the alarm).
+    pub notify_each_failure: bool,
 }
 
 impl Options {
@@ -200,9 +230,38 @@ impl Options {
             privileged: raw.boolean("privileged")?.unwrap_or(false),
             kms_key: raw.kms_key()?,
             outputs: raw.outputs()?,
+            capacity: raw.capacity()?,
+            network: None,
+            fargate_size: None,
+            failure_rate_threshold: raw
+                .integer("failureRateThreshold", 0, 99)?
+                .unwrap_or(DEFAULT_FAILURE_RATE_THRESHOLD),
+            failure_rate_periods: raw
+                .integer("failureRatePeriods", 1, MAX_FAILURE_RATE_PERIODS)?
+                .unwrap_or(DEFAULT_FAILURE_RATE_PERIODS),
+            notify_each_failure: raw.boolean("notifyEachFailure")?.unwrap_or(true),
         };
+        let mut options = options;
+        options.network = raw.network(&options.capacity)?;
+        if options.capacity.is_fargate() {
+            options.fargate_size = Some(capacity::fargate_size(&options.reservation)?);
+        }
         options.validate(map)?;
         Ok(options)
+    }
+
+    /// Options that are valid but probably not what was meant, one line each (`watchbot template` prints them on
+    /// stderr; the template is generated all the same).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.webhook && !self.webhook_key {
+            warnings.push(
+                "\"webhook\" without \"webhookKey\": anyone who finds the endpoint can POST jobs to the queue \
+                 (\"webhookKey\": true requires an API key)"
+                    .to_string(),
+            );
+        }
+        warnings
     }
 
     /// Checks between options: what each alone cannot tell.
@@ -218,6 +277,14 @@ impl Options {
             ));
         }
         validate_prefix(&self.prefix)?;
+        if self.capacity.is_fargate() {
+            if !self.mounts.is_empty() {
+                return Err(Error::invalid("mounts", "host paths cannot be mounted on Fargate"));
+            }
+            if self.privileged {
+                return Err(Error::invalid("privileged", "Fargate runs no privileged containers"));
+            }
+        }
         match (&self.notification_email, &self.notification_topic) {
             (Some(_), Some(_)) => {
                 return Err(Error::Conflict {
@@ -265,269 +332,6 @@ impl Options {
             ));
         }
         Ok(())
-    }
-}
-
-/// The options object, read one option at a time.
-struct Raw<'a>(&'a Map<String, Value>);
-
-impl Raw<'_> {
-    fn get(&self, name: &str) -> Option<&Value> {
-        // `null` is the same as leaving the option out, as in the original (undefined).
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, Error> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(Error::invalid(name, "must not be empty")),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(Error::invalid(name, format!("expected a string, got {}", describe(other)))),
-        }
-    }
-
-    fn boolean(&self, name: &str) -> Result<Option<bool>, Error> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(Error::invalid(name, format!("expected true or false, got {}", describe(other)))),
-        }
-    }
-
-    fn integer(&self, name: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-                _ => Err(Error::invalid(name, format!("must be a whole number from {min} to {max}, got {n}"))),
-            },
-            Some(other) => Err(Error::invalid(name, format!("expected a whole number, got {}", describe(other)))),
-        }
-    }
-
-    /// `billingMode` with the capacity options: capacity goes with PROVISIONED, and capacity given without a mode
-    /// means PROVISIONED (an options file written for the original keeps its provisioned table).
-    fn billing_mode(&self) -> Result<BillingMode, Error> {
-        let read = self.integer("readCapacityUnits", 1, u64::from(u32::MAX))?;
-        let write = self.integer("writeCapacityUnits", 1, u64::from(u32::MAX))?;
-        let provisioned = BillingMode::Provisioned {
-            read_capacity_units: read.unwrap_or(30),
-            write_capacity_units: write.unwrap_or(30),
-        };
-        match self.string("billingMode")?.as_deref() {
-            Some("PROVISIONED") => Ok(provisioned),
-            Some("PAY_PER_REQUEST") => match (read, write) {
-                (None, None) => Ok(BillingMode::PayPerRequest),
-                (read, _) => Err(Error::Conflict {
-                    first: if read.is_some() { "readCapacityUnits" } else { "writeCapacityUnits" },
-                    second: "billingMode",
-                    message: "capacity units go with billingMode PROVISIONED; a PAY_PER_REQUEST table has none".into(),
-                }),
-            },
-            Some(other) => Err(Error::invalid(
-                "billingMode",
-                format!("expected \"PAY_PER_REQUEST\" or \"PROVISIONED\", got \"{other}\""),
-            )),
-            None if read.is_some() || write.is_some() => Ok(provisioned),
-            None => Ok(BillingMode::PayPerRequest),
-        }
-    }
-
-    /// A string or an intrinsic object.
-    fn reference(&self, name: &str) -> Result<Option<Value>, Error> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => reference(name, value).map(Some),
-        }
-    }
-
-    fn permissions(&self) -> Result<Vec<Value>, Error> {
-        let Some(value) = self.get("permissions") else { return Ok(Vec::new()) };
-        let Value::Array(statements) = value else {
-            return Err(Error::invalid(
-                "permissions",
-                format!("expected an array of IAM statements, got {}", describe(value)),
-            ));
-        };
-        for (i, statement) in statements.iter().enumerate() {
-            let name = format!("permissions[{i}]");
-            let Value::Object(fields) = statement else {
-                return Err(Error::invalid(
-                    name,
-                    format!("expected an IAM statement object, got {}", describe(statement)),
-                ));
-            };
-            if fields.contains_key("PolicyDocument") || fields.contains_key("Statement") {
-                return Err(Error::invalid(name, "give the statements themselves, not a policy document"));
-            }
-            match fields.get("Effect") {
-                Some(Value::String(e)) if e == "Allow" || e == "Deny" => {}
-                _ => return Err(Error::invalid(name, "needs \"Effect\": \"Allow\" or \"Deny\"")),
-            }
-            if !fields.contains_key("Action") && !fields.contains_key("NotAction") {
-                return Err(Error::invalid(name, "needs \"Action\""));
-            }
-            if !fields.contains_key("Resource") && !fields.contains_key("NotResource") {
-                return Err(Error::invalid(name, "needs \"Resource\""));
-            }
-            for key in fields.keys() {
-                if !["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"]
-                    .contains(&key.as_str())
-                {
-                    return Err(Error::invalid(name, format!("unknown IAM statement key \"{key}\"")));
-                }
-            }
-        }
-        Ok(statements.clone())
-    }
-
-    fn env(&self) -> Result<Map<String, Value>, Error> {
-        let Some(value) = self.get("env") else { return Ok(Map::new()) };
-        let Value::Object(vars) = value else {
-            return Err(Error::invalid("env", format!("expected an object of variables, got {}", describe(value))));
-        };
-        let mut env = Map::new();
-        for (key, value) in vars {
-            let name = format!("env.{key}");
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(Error::invalid(name, "a variable name has only letters, digits and _"));
-            }
-            if RESERVED_ENV.contains(&key.as_str()) {
-                return Err(Error::invalid(name, "is set by watchbot itself; choose another name"));
-            }
-            // ECS environment values are strings: numbers and booleans are written as text, as a user would expect.
-            let value = match value {
-                Value::Number(n) => Value::String(n.to_string()),
-                Value::Bool(b) => Value::String(b.to_string()),
-                other => reference(&name, other)?,
-            };
-            env.insert(key.clone(), value);
-        }
-        Ok(env)
-    }
-
-    fn command(&self) -> Result<Option<Value>, Error> {
-        match self.get("command") {
-            None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(Error::invalid("command", "must not be empty")),
-            // A string is a shell command line, as a user typing it would mean it.
-            Some(Value::String(s)) => Ok(Some(serde_json::json!(["/bin/sh", "-c", s]))),
-            Some(Value::Array(items)) if !items.is_empty() => {
-                for (i, item) in items.iter().enumerate() {
-                    reference(&format!("command[{i}]"), item)?;
-                }
-                Ok(Some(Value::Array(items.clone())))
-            }
-            Some(other) if is_intrinsic(other) => Ok(Some(other.clone())),
-            Some(other) => Err(Error::invalid(
-                "command",
-                format!("expected a command line or a non-empty array of strings, got {}", describe(other)),
-            )),
-        }
-    }
-
-    fn mounts(&self) -> Result<Vec<(String, String)>, Error> {
-        let Some(text) = self.get("mounts") else { return Ok(Vec::new()) };
-        let Value::String(text) = text else {
-            return Err(Error::invalid("mounts", format!("expected \"host:container,...\", got {}", describe(text))));
-        };
-        let mut mounts = Vec::new();
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let parts: Vec<&str> = entry.split(':').collect();
-            match parts.as_slice() {
-                [host, container] if host.starts_with('/') && container.starts_with('/') => {
-                    if mounts.iter().any(|(_, c): &(String, String)| c == container) {
-                        return Err(Error::invalid("mounts", format!("container path {container} is mounted twice")));
-                    }
-                    mounts.push((host.to_string(), container.to_string()));
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        "mounts",
-                        format!("entry \"{entry}\" is not host:container with two absolute paths"),
-                    ));
-                }
-            }
-        }
-        Ok(mounts)
-    }
-
-    fn reservation(&self) -> Result<Reservation, Error> {
-        let Some(value) = self.get("reservation") else { return Ok(Reservation::default()) };
-        let Value::Object(fields) = value else {
-            return Err(Error::invalid("reservation", format!("expected an object, got {}", describe(value))));
-        };
-        let mut reservation = Reservation::default();
-        for (key, value) in fields {
-            let name = format!("reservation.{key}");
-            let slot = match key.as_str() {
-                "memory" => &mut reservation.memory,
-                "softMemory" => &mut reservation.soft_memory,
-                "cpu" => &mut reservation.cpu,
-                _ => {
-                    return Err(Error::invalid(name, "unknown key (expected one of: memory, softMemory, cpu)"));
-                }
-            };
-            match value {
-                Value::Null => {}
-                Value::Number(n) if n.as_u64().is_some_and(|v| v >= 1) => *slot = Some(value.clone()),
-                other if is_intrinsic(other) => *slot = Some(other.clone()),
-                other => {
-                    return Err(Error::invalid(
-                        name,
-                        format!("expected a positive whole number, got {}", describe(other)),
-                    ));
-                }
-            }
-        }
-        if let Some(Value::Number(memory)) = &reservation.memory
-            && memory.as_u64().is_some_and(|m| m < 6)
-        {
-            return Err(Error::invalid("reservation.memory", "ECS needs at least 6 MiB"));
-        }
-        Ok(reservation)
-    }
-
-    fn outputs(&self) -> Result<crate::Outputs, Error> {
-        match self.get("outputs") {
-            None | Some(Value::Bool(false)) => Ok(crate::Outputs::None),
-            Some(Value::Bool(true)) => Ok(crate::Outputs::Plain),
-            Some(Value::String(prefix)) if crate::outputs::valid_export_prefix(prefix) => {
-                Ok(crate::Outputs::Exported(prefix.clone()))
-            }
-            Some(Value::String(prefix)) => Err(Error::invalid(
-                "outputs",
-                format!("\"{prefix}\" is not an export name prefix (letters, digits, `:` and `-`, at most 200)"),
-            )),
-            Some(other) => Err(Error::invalid(
-                "outputs",
-                format!("expected true, false or an export name prefix, got {}", describe(other)),
-            )),
-        }
-    }
-
-    fn kms_key(&self) -> Result<Option<Value>, Error> {
-        let Some(value) = self.reference("kmsKey")? else { return Ok(None) };
-        // IAM statements name keys by ARN; a key id or alias would grant nothing.
-        if let Value::String(s) = &value
-            && !s.starts_with("arn:")
-        {
-            return Err(Error::invalid("kmsKey", format!("expected a KMS key ARN (arn:aws:kms:...), got \"{s}\"")));
-        }
-        Ok(Some(value))
-    }
-}
-
-/// A literal string or an intrinsic object, else an error naming `name`.
-fn reference(name: &str, value: &Value) -> Result<Value, Error> {
-    match value {
-        Value::String(s) if s.is_empty() => Err(Error::invalid(name, "must not be empty")),
-        Value::String(_) => Ok(value.clone()),
-        other if is_intrinsic(other) => Ok(other.clone()),
-        other => Err(Error::invalid(
-            name,
-            format!("expected a string or a CloudFormation intrinsic ({{\"Ref\": ...}}), got {}", describe(other)),
-        )),
     }
 }
 
