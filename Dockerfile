@@ -8,6 +8,13 @@
 # Kept deliberately plain: there is no Docker engine on the machines this project is developed on, so this file is
 # not built by the test suite. Two stages: a Rust builder, and a distroless runtime with glibc, CA certificates
 # (the AWS clients use rustls with the system roots) and a non-root user, nothing else (no shell, no package manager).
+#
+# Worker images are the user's own. One whose environment holds `secure:` (KMS-encrypted) values copies the
+# `watchbot` binary in (`cargo build --release -p watchbot-cli --bin watchbot`) and starts through it, so the values
+# are decrypted and the worker exec'd in the same process, without a shell (README, "Secrets"):
+#
+#   ENTRYPOINT ["/usr/local/bin/watchbot", "decrypt-env", "--"]
+#   CMD ["./worker.sh"]
 
 FROM rust:1.95-slim-bookworm AS build
 # aws-lc-rs (rustls' crypto) and bundled SQLite compile C; cmake is needed by aws-lc on some targets.

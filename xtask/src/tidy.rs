@@ -83,6 +83,8 @@ pub const ENV_ALLOWED: &[&str] = &[
     "crates/watchbot-cli/src/cmd/local.rs",
     "crates/watchbot-cli/src/cmd/progress.rs",
     "crates/watchbot-cli/src/cmd/log.rs",
+    // Not configuration: the environment is the input `decrypt-env` decrypts (and hands to its command).
+    "crates/watchbot-cli/src/cmd/decrypt_env.rs",
     // `WATCHBOT_DEBUG`: whether a failure also prints the full underlying error.
     "crates/watchbot-cli/src/lib.rs",
     "crates/watchbot-log/src/lib.rs",

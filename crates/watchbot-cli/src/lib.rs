@@ -46,6 +46,8 @@ enum Command {
     DeadLetter(cmd::dead_letter::Args),
     /// Show every attempt of a message with its task's output (local history, or CloudWatch Logs).
     Logs(cmd::logs::Args),
+    /// Decrypt the environment's `secure:` (KMS) values: exec COMMAND with them, or print `export` lines for eval.
+    DecryptEnv(cmd::decrypt_env::Args),
 }
 
 /// Set (to anything) to print the full underlying error after a failure's one line.
@@ -85,6 +87,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::DeadLetter(args) => cmd::dead_letter::run(args),
         Command::Logs(args) => cmd::logs::run(args),
+        Command::DecryptEnv(args) => cmd::decrypt_env::run(args),
     };
     report(result)
 }

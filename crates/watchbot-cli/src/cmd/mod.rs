@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod dead_letter;
+pub mod decrypt_env;
 pub mod local;
 pub mod log;
 pub mod logs;

@@ -4,6 +4,7 @@
 
 pub mod ecs;
 pub mod error;
+pub mod kms;
 pub mod logs;
 pub mod operator;
 pub mod sdk;
