@@ -14,7 +14,8 @@
 //! so what runs locally runs in production.
 
 use crate::{
-    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total, not_pending,
+    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_part, check_reason, check_text, check_total,
+    not_pending,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -223,7 +224,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
-        check_text(job, "the reason", reason)?;
+        check_reason(job, reason)?;
         self.update_existing(job, "UPDATE progress_jobs SET error = ?2 WHERE id = ?1", reason.to_owned()).await
     }
 

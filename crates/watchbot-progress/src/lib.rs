@@ -22,6 +22,7 @@
 mod address;
 mod dynamo;
 mod embedded;
+mod js;
 
 pub use address::{Address, AddressError, open};
 pub use dynamo::DynamoStore;
@@ -181,7 +182,8 @@ pub struct Completion {
 /// A job's record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
-    /// Number of parts.
+    /// Number of parts; 0 for a record without one (in a table shared with the original's workers, whose
+    /// fail-job, set-metadata, complete-part and reduce-sent create a record for a job that has no total yet).
     pub total: u64,
     /// Parts not yet complete.
     pub remaining: u64,
@@ -205,9 +207,9 @@ impl JobState {
         ((u128::from(self.total - self.remaining.min(self.total)) * 100) / u128::from(self.total)) as u64
     }
 
-    /// All parts are complete.
+    /// All parts are complete (never for a record without a total).
     pub fn is_complete(&self) -> bool {
-        self.remaining == 0
+        self.total > 0 && self.remaining == 0
     }
 }
 
@@ -221,7 +223,7 @@ fn progress_number(percent: u64) -> Value {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
-    /// Fraction of parts complete, floored to two decimals.
+    /// Fraction of parts complete, floored to two decimals; `null` for a record without a total, as the original.
     pub progress: Value,
     /// The fail-job reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,19 +239,48 @@ pub struct StatusReport {
     pub reduce_sent: Option<bool>,
 }
 
-/// The status report of a job's record (`None`: unknown job).
+/// The status report of a job's record (`None`: unknown job). As in the original, a `failed` or `metadata` that
+/// JavaScript finds false (an empty reason; metadata `null`, `false`, `0` or `""`) is left out.
 pub fn status_json(state: Option<&JobState>) -> StatusReport {
     match state {
         None => {
             StatusReport { progress: json!(0), failed: None, metadata: None, part_complete: None, reduce_sent: None }
         }
         Some(state) => StatusReport {
-            progress: progress_number(state.progress_percent()),
-            failed: state.failed.clone(),
-            metadata: state.metadata.clone(),
+            // The original divides by a missing total: NaN, which JSON.stringify writes as null.
+            progress: if state.total == 0 { Value::Null } else { progress_number(state.progress_percent()) },
+            failed: state.failed.clone().filter(|reason| !reason.is_empty()),
+            metadata: state.metadata.clone().filter(js::is_truthy),
             part_complete: state.part_complete,
             reduce_sent: state.reduce_sent.then_some(true),
         },
+    }
+}
+
+/// The report exactly as the original's `watchbot-progress status` prints it (`JSON.stringify`): its keys in
+/// order, numbers as JavaScript writes them (`1e+21`; integers beyond 2^53 rounded to a double, as it reads them),
+/// an object's integer-like keys first. `serde_json::to_string` of the report has the same keys and values but
+/// writes numbers its own way.
+impl std::fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::from("{\"progress\":");
+        js::write_json(&mut out, &self.progress);
+        if let Some(failed) = &self.failed {
+            out.push_str(",\"failed\":");
+            js::write_string(&mut out, failed);
+        }
+        if let Some(metadata) = &self.metadata {
+            out.push_str(",\"metadata\":");
+            js::write_json(&mut out, metadata);
+        }
+        if let Some(part_complete) = self.part_complete {
+            out.push_str(if part_complete { ",\"partComplete\":true" } else { ",\"partComplete\":false" });
+        }
+        if self.reduce_sent == Some(true) {
+            out.push_str(",\"reduceSent\":true");
+        }
+        out.push('}');
+        f.write_str(&out)
     }
 }
 
@@ -289,8 +320,8 @@ pub fn status_json_detailed(job: &str, state: Option<&JobState>) -> DetailedStat
         job: job.to_owned(),
         exists: state.is_some(),
         progress: report.progress,
-        total: state.map(|s| s.total),
-        remaining: state.map(|s| s.remaining),
+        total: state.map(|s| s.total).filter(|total| *total > 0),
+        remaining: state.filter(|s| s.total > 0).map(|s| s.remaining),
         complete: state.is_some_and(JobState::is_complete),
         failed: report.failed,
         metadata: report.metadata,
@@ -411,6 +442,15 @@ pub(crate) fn check_text(job: &str, what: &str, text: &str) -> Result<(), Error>
             "{what} is {} bytes; at most {MAX_TEXT} are stored with a job (DynamoDB items are at most 400 KB)",
             text.len()
         )));
+    }
+    Ok(())
+}
+
+/// A fail-job reason: not empty (the original's status would not show an empty one), within [`MAX_TEXT`].
+pub(crate) fn check_reason(job: &str, reason: &str) -> Result<(), Error> {
+    check_text(job, "the reason", reason)?;
+    if reason.is_empty() {
+        return Err(Error::Invalid("the reason must not be empty".into()));
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! aws-smithy-mocks (`dynamo_mocks.rs`); the embedded store runs truly concurrent here. The many-processes case of
 //! the embedded store lives in the CLI tests (`tests/progress.rs`), which spawn the built `watchbot-progress`.
 
+mod original;
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
