@@ -22,8 +22,8 @@ mod counter;
 mod item;
 
 use crate::{
-    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_part, check_reason, check_text, check_total,
-    not_pending,
+    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
+    check_text, check_total, not_pending,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -271,7 +271,7 @@ impl Store for DynamoStore {
     }
 
     async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
-        check_text(job, "the metadata", &metadata.to_string())?;
+        check_metadata(job, metadata, &metadata.to_string())?;
         let value = item::to_attribute(metadata);
         self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), value).await
     }

@@ -455,6 +455,28 @@ pub(crate) fn check_reason(job: &str, reason: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Metadata both stores keep alike: its JSON text within [`MAX_TEXT`], nested at most 32 levels (the `metadata`
+/// attribute itself counted, as DynamoDB counts) and with numbers
+/// in DynamoDB's range (magnitudes from 1e-130 to below 1e126, or 0), which DynamoDB would otherwise refuse.
+pub(crate) fn check_metadata(job: &str, metadata: &Value, text: &str) -> Result<(), Error> {
+    fn walk(value: &Value, depth: usize) -> Result<(), String> {
+        if depth > 31 {
+            return Err("is nested more than 32 levels deep (DynamoDB's limit)".into());
+        }
+        match value {
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 0.0 || (1e-130..1e126).contains(&x.abs()) => Ok(()),
+                _ => Err(format!("holds the number {n}, outside DynamoDB's range (1e-130 to 1e126)")),
+            },
+            Value::Array(items) => items.iter().try_for_each(|item| walk(item, depth + 1)),
+            Value::Object(map) => map.values().try_for_each(|item| walk(item, depth + 1)),
+            _ => Ok(()),
+        }
+    }
+    check_text(job, "the metadata", text)?;
+    walk(metadata, 0).map_err(|why| Error::Invalid(format!("the metadata {why}")))
+}
+
 /// Part numbers start at 1.
 pub(crate) fn check_part(job: &str, part: u64) -> Result<(), Error> {
     check_job(job)?;
