@@ -23,7 +23,7 @@ mod item;
 
 use crate::{
     Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
-    check_text, check_total, not_pending,
+    check_total, not_pending,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;

@@ -15,7 +15,7 @@
 
 use crate::{
     Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
-    check_text, check_total, not_pending,
+    check_total, not_pending,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;

@@ -18,6 +18,57 @@
 //! (the original answered "done"); `set_total` on an existing job with another total is an error and with the same
 //! total a no-op (the original silently reset progress); parts outside `1..=total` are errors; every write to an
 //! unknown job is an error.
+//!
+//! Set a total, complete parts and learn which call finished the job, on the embedded store (a SQLite file; in
+//! production the same calls go to DynamoDB):
+//!
+//! ```rust
+//! use watchbot_progress::{SetTotal, Store};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), watchbot_progress::Error> {
+//! let dir = tempfile::tempdir().expect("a temporary folder");
+//! let path = dir.path().join("progress.sqlite");
+//! let store = watchbot_progress::open(path.to_str().unwrap(), None).await?;
+//! assert_eq!(store.set_total("job-1", 3).await?, SetTotal::Created);
+//! let mut finishers = Vec::new();
+//! for part in [2, 1, 3, 3] {
+//!     let done = store.complete_part("job-1", part).await?;
+//!     if done.finished_job {
+//!         finishers.push(part); // the one call that should send the reduce message
+//!     }
+//! }
+//! assert_eq!(finishers, [3]); // the replay of part 3 finished nothing
+//! let status = store.status("job-1", Some(2)).await?;
+//! assert_eq!(status_json(status.as_ref()).to_string(), r#"{"progress":1,"partComplete":true}"#);
+//! # Ok(())
+//! # }
+//! # use watchbot_progress::status_json;
+//! ```
+//!
+//! On AWS, with the table the template's `reduce` option creates (the README's example; not run here, it needs
+//! AWS):
+//!
+//! ```rust,no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (job, part) = ("job-1", 7);
+//! use watchbot_progress::Store;
+//!
+//! let address = std::env::var("ProgressTable")?;
+//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let store = watchbot_progress::open(&address, Some(&sdk)).await?;   // new jobs in the counter layout
+//! // let store = store.with_layout(watchbot_progress::Layout::Set);     // ... or in the original's
+//! store.set_total(job, 200).await?;
+//! let done = store.complete_part(job, part).await?;
+//! if done.finished_job {
+//!     // this call completed the last part: send the reduce message (once)
+//! }
+//! let status = store.status(job, None).await?;                // Option<JobState>
+//! println!("{}", watchbot_progress::status_json(status.as_ref()));   // the original's JSON, byte for byte
+//! # Ok(())
+//! # }
+//! ```
 
 mod address;
 mod dynamo;
