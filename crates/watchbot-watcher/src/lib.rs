@@ -23,6 +23,49 @@
 //! other (as aws-lambda-rust-runtime has one feature per event source): `aws` (the AWS SDK: [`aws`], [`config`],
 //! and with `local` also [`service`] and the `watchbot-watcher` binary) and `local` (SQLite and libc: [`local`]).
 //! The loop, the ports, the decisions and the events need neither.
+//!
+//! The loop on one machine: the embedded queue, a child process per message, notifications in the state folder,
+//! and a shutdown future (here: the first delete, seen through an [`EventSink`]; the binaries use SIGTERM):
+//!
+//! ```rust
+//! use std::time::Duration;
+//! use watchbot_watcher::events::{Event, EventSink};
+//! use watchbot_watcher::local::notifier::LocalNotifier;
+//! use watchbot_watcher::local::process::{ProcessRunner, ProcessRunnerConfig};
+//! use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
+//! use watchbot_watcher::ports::{OutgoingMessage, Queue};
+//! use watchbot_watcher::{Ports, WatcherConfig};
+//!
+//! /// Says when a message was deleted (its task exited 0).
+//! struct OnDelete(tokio::sync::mpsc::UnboundedSender<()>);
+//!
+//! impl EventSink for OnDelete {
+//!     fn emit(&self, event: &Event) {
+//!         if matches!(event, Event::Deleted { .. }) {
+//!             let _ = self.0.send(());
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let state = tempfile::tempdir()?;
+//! let queue = LocalQueue::open(state.path(), LocalQueueConfig::default())?;
+//! let message = OutgoingMessage { body: "tile 4/5/6".into(), attributes: Default::default(), delay: Duration::ZERO };
+//! queue.send(message).await?;
+//!
+//! // Each task gets the message in its environment ($Message, $MessageId, ...); exit 0 deletes it.
+//! let script = r#"test "$Message" = "tile 4/5/6""#;
+//! let runner = ProcessRunner::new(ProcessRunnerConfig::new("/bin/sh", vec!["-c".into(), script.into()]));
+//! let (deleted, mut on_delete) = tokio::sync::mpsc::unbounded_channel();
+//! let ports = Ports::new(queue.clone(), runner, LocalNotifier::new(state.path())).with_events(OnDelete(deleted));
+//! let config = WatcherConfig { receive_wait: Duration::from_millis(200), ..WatcherConfig::default() };
+//!
+//! let summary = watchbot_watcher::run(ports, &config, async move { on_delete.recv().await; }).await?;
+//! assert_eq!((summary.received, summary.succeeded, summary.failed), (1, 1, 0));
+//! # Ok(())
+//! # }
+//! ```
 
 #[cfg(feature = "aws")]
 pub mod aws;
