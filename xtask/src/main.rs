@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing, then runs
-//!   `cargo fmt --check`, clippy with `-D warnings`, the watcher library without its default features (`aws`,
+//!   `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` with `-D warnings`, the watcher library without
+//!   its default features (`aws`,
 //!   `local`, neither), every test of the workspace, and cfn-lint over every template
 //!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
@@ -66,6 +67,8 @@ fn test() -> Result {
     let venv = tools::ensure_python_tools()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The API documentation: no broken intra-doc link, no other rustdoc warning.
+    run(cargo().args(["doc", "--quiet", "--no-deps", "--workspace"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     // The watcher's feature boundaries: the loop builds without the SDK and without SQLite, and each path alone.
     for features in [&[][..], &["--features", "aws"], &["--features", "local"]] {
         run(cargo()

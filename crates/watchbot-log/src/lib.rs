@@ -8,7 +8,7 @@
 //!
 //! - [`log!`] writes one line to stdout with the process's `$MessageId` (the task environment watchbot gives a worker).
 //! - [`Logger`] is the typed form: a message id, a [`Format`] (text or JSON lines) and a [`Clock`] (a seam for tests).
-//! - [`PrefixWriter`] (sync, [`std::io::Write`]) and [`AsyncPrefixWriter`] (tokio [`AsyncWrite`]) prefix every line
+//! - [`PrefixWriter`] (sync, [`std::io::Write`]) and [`AsyncPrefixWriter`] (tokio [`AsyncWrite`](tokio::io::AsyncWrite)) prefix every line
 //!   written through them, so a child's stdout can be piped through one (the original's `logStream`). A partial line
 //!   is held until its newline, until it reaches [`WriterConfig::max_line`] bytes, or until the writer is done with
 //!   it: sync `flush`/`finish`/drop, async `shutdown`/[`AsyncPrefixWriter::flush_partial_line`]. The async `flush`
