@@ -2,9 +2,9 @@
 //!
 //! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing, then runs
 //!   `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` with `-D warnings`, the watcher library without
-//!   its default features (`aws`,
-//!   `local`, neither), every test of the workspace, and cfn-lint over every template
-//!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
+//!   its default features (`aws`, `local`, neither), every test of the workspace, its doctests, `cargo package`
+//!   of the library crates, and cfn-lint over every template generated from `examples/config/*.json` and the
+//!   snapshot configs. The one test command (README, `.ci/run`).
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
 //! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).

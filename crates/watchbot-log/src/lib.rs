@@ -55,6 +55,9 @@
 //! );
 //! ```
 
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
+
 mod writer;
 
 pub use writer::{AsyncPrefixWriter, PrefixWriter, WriterConfig};

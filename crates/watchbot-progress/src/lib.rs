@@ -70,10 +70,14 @@
 //! # }
 //! ```
 
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
+
 mod address;
 mod dynamo;
 mod embedded;
 mod js;
+pub mod sdk;
 
 pub use address::{Address, AddressError, open};
 pub use dynamo::DynamoStore;
@@ -136,6 +140,7 @@ impl FromStr for Layout {
 
 /// What went wrong in a progress operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The job has no record (set-total was never called for it).
     #[error("job {job:?} not found (set its total first)")]

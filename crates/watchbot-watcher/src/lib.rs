@@ -67,6 +67,9 @@
 //! # }
 //! ```
 
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
+
 #[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "aws")]
