@@ -8,11 +8,13 @@
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
 //! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).
+//! - `package`: `cargo package` of the library crates, verified (part of `test`; see `package.rs`).
 //!
 //! Its tests (`tidy.rs`, run by `cargo test --workspace`) read the sources and fail when an invariant that
 //! ARCHITECTURE.md states is broken.
 
 mod bench;
+mod package;
 #[cfg(test)]
 mod tidy;
 mod tools;
@@ -28,7 +30,11 @@ fn main() -> ExitCode {
         Some("lint-templates") => tools::ensure_python_tools().and_then(|venv| lint_templates(&venv)),
         Some("install-tools") => tools::ensure_python_tools().map(|_| ()),
         Some("bench") => bench::run_bench(&args[1..]),
-        _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]>".into()),
+        Some("package") => package::package_libraries(),
+        _ => {
+            Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|package>"
+                .into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +84,7 @@ fn test() -> Result {
     run(tools::with_venv(cargo().args(["test", "--workspace", "--all-targets"]), &venv))?;
     // Doctests are not part of --all-targets.
     run(tools::with_venv(cargo().args(["test", "--workspace", "--doc"]), &venv))?;
+    package::package_libraries()?;
     lint_templates(&venv)?;
     eprintln!("xtask: all checks passed");
     Ok(())
