@@ -79,6 +79,10 @@ mod embedded;
 mod js;
 pub mod sdk;
 
+/// The embedded store's SQLite layer, whose errors [`Error::Database`] carries (and its `rusqlite`, whose errors
+/// [`Error::Sqlite`] carries).
+pub use watchbot_sqlite;
+
 pub use address::{Address, AddressError, open};
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
