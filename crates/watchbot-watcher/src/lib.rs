@@ -14,7 +14,8 @@
 //! - [`service`]: the watcher as a service on SQS/SNS with a runner, stopped by SIGTERM/SIGINT: `serve_env`, the
 //!   one wiring of both binaries, and the exit codes of watchbot's programs.
 //! - [`config`]: the watcher's configuration from environment variables (the template's watcher task definition).
-//! - [`aws`]: adapters on the AWS SDK (SQS queue, SNS topic/notifier, ECS runner), SDK errors as one line, and
+//! - [`aws`]: adapters on the AWS SDK (SQS queue, SNS topic/notifier, ECS runner, task logs, stack resources, KMS
+//!   decryption for `watchbot decrypt-env`), SDK errors as one line, and
 //!   `aws::sdk`, the one place that loads `aws-config` and builds clients. The only module that names the SDK.
 //! - [`local`]: adapters for one machine (embedded SQLite queue, child-process runner, file notifier).
 //! - `testing` (tests, or the `test-util` feature): in-process fakes of the ports.
