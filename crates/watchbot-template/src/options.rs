@@ -67,6 +67,7 @@ const MAX_ALARM_PERIODS: u64 = 86_400 / 300;
 
 /// Memory/CPU of the worker container. Each value is a number or a CloudFormation intrinsic.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Reservation {
     /// Hard limit in MiB (`Memory`): the container is killed above it.
     pub memory: Option<Value>,
@@ -92,8 +93,10 @@ pub enum BillingMode {
 }
 
 /// Validated watchbot options. Values that CloudFormation users pass as references are kept as JSON: a string or
-/// an intrinsic object (`{"Ref": ...}`, `{"Fn::...": ...}`).
+/// an intrinsic object (`{"Ref": ...}`, `{"Fn::...": ...}`). Made from JSON (`Options::from_json_str`); it grows with
+/// every new option, so it is `#[non_exhaustive]`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Options {
     /// ECS cluster (ARN or name) the watchers and workers run on.
     pub cluster: Value,
