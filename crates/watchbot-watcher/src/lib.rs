@@ -91,6 +91,10 @@ pub mod service;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
+/// The worker log format the task output is forwarded in (`output::OutputConfig::format`), re-exported so that a
+/// user names the same version without a dependency of their own.
+pub use watchbot_log;
+
 pub use decide::{ExitCodeTable, Outcome};
 pub use events::{Event, EventSink};
 pub use run::{Error, Jitter, OnShutdown, Ports, RunSummary, TaskSizeLimit, WatcherConfig, run};
