@@ -1,13 +1,30 @@
-# syntax=docker/dockerfile:1
 # The `watchbot-watcher` image: the watcher container of a watchbot stack (one per `watchers`). It reads only the
 # environment variables the template's watcher task definition sets (Cluster, TaskDefinition, ContainerName,
 # Concurrency, QueueUrl, NotificationTopic, StackName, ...) and runs one ECS task per queued message.
+# The template's watcher task definition runs `<account>.dkr.ecr.<region>.<suffix>/watchbot:v<version>`.
 #
-#   docker build -t watchbot-watcher .
+# Two ways to build it from this one file (README, "The watcher image"):
 #
-# Kept deliberately plain: there is no Docker engine on the machines this project is developed on, so this file is
-# not built by the test suite. Two stages: a Rust builder, and a distroless runtime with glibc, CA certificates
-# (the AWS clients use rustls with the system roots) and a non-root user, nothing else (no shell, no package manager).
+# - With a registry (BuildKit, the default target): a Rust builder stage compiles the watcher, and a distroless
+#   runtime with glibc, CA certificates and a non-root user receives it (no shell, no package manager):
+#
+#       docker build -t watchbot:v0.1.0 .
+#
+#   The base images are build arguments (RUST_IMAGE, RUNTIME_IMAGE), e.g. to take them from a mirror.
+#
+# - Without a registry (`cargo xtask image`): nothing is pulled. xtask builds the watcher on the host and assembles
+#   a small build context whose `rootfs/` holds the binary, the shared libraries `ldd` names, the host's CA
+#   certificates and a passwd/group naming the non-root user; the `rootfs` target lays it on `scratch`:
+#
+#       docker build --target rootfs -t watchbot:v0.1.0 target/image/context
+#
+#   That target comes first so that the classic builder (a Docker CLI without buildx) stops there and never reaches
+#   the stages below, which need the registry; BuildKit skips whatever the chosen target does not use.
+#
+# Both images: user 65532 (distroless's `nonroot`), the watcher as the entrypoint, SIGTERM drains (the watcher
+# stops receiving, returns unfinished messages to the queue, leaves running ECS tasks for the next watcher to adopt,
+# and exits 0 within ECS's 30 s stop timeout). No `# syntax=` line: it would make BuildKit pull its frontend image;
+# the built-in frontend has everything used here.
 #
 # Worker images are the user's own. One whose environment holds `secure:` (KMS-encrypted) values copies the
 # `watchbot` binary in (`cargo build --release -p watchbot-cli --bin watchbot`) and starts through it, so the values
@@ -16,7 +33,18 @@
 #   ENTRYPOINT ["/usr/local/bin/watchbot", "decrypt-env", "--"]
 #   CMD ["./worker.sh"]
 
-FROM rust:1.95-slim-bookworm AS build
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+
+# ---- Without a registry: the host-built runtime file system (assembled by `cargo xtask image`). ----
+FROM scratch AS rootfs
+COPY rootfs/ /
+USER 65532:65532
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/watchbot-watcher"]
+
+# ---- With a registry: compile in a Rust image, run on distroless. ----
+FROM ${RUST_IMAGE} AS build
 # aws-lc-rs (rustls' crypto) and bundled SQLite compile C; cmake is needed by aws-lc on some targets.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends cmake \
@@ -35,11 +63,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p watchbot-watcher --bin watchbot-watcher \
     && cp target/release/watchbot-watcher /usr/local/bin/watchbot-watcher
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE} AS registry
 COPY --from=build /usr/local/bin/watchbot-watcher /usr/local/bin/watchbot-watcher
-# distroless's `nonroot` user (uid 65532); the watcher needs no file system access beyond its binary.
-USER nonroot:nonroot
-# SIGTERM (ECS stopping the service's task) makes the watcher stop receiving, stop its tasks and return unfinished
-# messages to the queue before it exits 0.
+# distroless's `nonroot` user; the watcher needs no file system access beyond its binary.
+USER 65532:65532
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/watchbot-watcher"]

@@ -527,3 +527,23 @@ fn the_live_line_is_cleared_before_worker_output_and_redrawn_after() {
     assert!(screen[second..].contains("watchbot local: running"), "{screen:?}");
     assert!(screen.contains(&format!("{CLEAR}summary: ")) || screen.contains("\nsummary: "), "{screen:?}");
 }
+
+/// While a failed message waits out its backoff, the live line says how many wait and when the next retry is due.
+#[test]
+fn the_live_line_says_when_the_next_retry_is_due() {
+    let dir = TestDir::new();
+    let messages = dir.write("m.jsonl", "{\"message\": \"a\"}\n");
+    let args: Vec<&std::ffi::OsStr> =
+        ["local", "--max-receive-count", "2", "--until-empty", "--state", "state", "--messages"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .chain([messages.as_os_str(), std::ffi::OsStr::new("--"), std::ffi::OsStr::new("false")])
+            .collect();
+    let screen = on_a_terminal(&dir, &args);
+    // The first retry comes at least 1 s after the failure, and the line is redrawn twice a second.
+    let waiting = screen
+        .split("\r\x1b[2K")
+        .find(|shown| shown.contains(" | 1 waiting to retry, next "))
+        .unwrap_or_else(|| panic!("the live line never showed the retry: {screen:?}"));
+    assert!(waiting.contains(" at 20") && waiting.contains(" s)"), "{waiting:?}");
+}

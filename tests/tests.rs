@@ -2,6 +2,7 @@
 //! `util` (a `TestCommand` in a fresh folder, from `watchbot_testing::process`): each wait on a child has a deadline
 //! and each failure shows what ran, what it waited for, and the child's stdout and stderr.
 
+mod dashboard;
 mod decrypt_env;
 mod exit_codes;
 mod heartbeat;

@@ -1,6 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing, then runs
+//! - `test`: installs the pinned Python tools (moto, cfn-lint) into `target/tools/venv` when missing (and the CA
+//!   certificates the watcher image copies from the host, `tools::ensure_image_tools`; and Debian's `chromium` and
+//!   `chromium-driver` for the dashboard's browser test, `tools::ensure_chromium`), then runs
 //!   `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` with `-D warnings`, the watcher library without
 //!   its default features (`aws`, `local`, neither), every test of the workspace, its doctests, `cargo package`
 //!   of the library crates, and cfn-lint over every template generated from `examples/config/*.json` and the
@@ -8,6 +10,8 @@
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
 //! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).
+//! - `image [--profile PROFILE] [--tag TAG]`: builds the watcher (release unless told) and the watcher image from it,
+//!   tagged `watchbot:v<version>`, without a registry (see `image.rs`).
 //! - `package`: `cargo package` of the library crates, verified (part of `test`; see `package.rs`).
 //!
 //! Its tests (`tidy.rs`, run by `cargo test --workspace`) read the sources and fail when an invariant that
@@ -28,13 +32,13 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("snapshots") => snapshots(args.iter().any(|a| a == "--accept")),
         Some("lint-templates") => tools::ensure_python_tools().and_then(|venv| lint_templates(&venv)),
-        Some("install-tools") => tools::ensure_python_tools().map(|_| ()),
+        Some("install-tools") => tools::ensure_python_tools().and_then(|_| tools::ensure_chromium()),
         Some("bench") => bench::run_bench(&args[1..]),
+        Some("image") => image(&args[1..]),
         Some("package") => package::package_libraries(),
-        _ => {
-            Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|package>"
-                .into())
-        }
+        _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|image \
+                  [--profile PROFILE] [--tag TAG]|package>"
+            .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +75,8 @@ fn cargo() -> Command {
 
 fn test() -> Result {
     let venv = tools::ensure_python_tools()?;
+    tools::ensure_image_tools()?;
+    tools::ensure_chromium()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     // The API documentation: no broken intra-doc link, no other rustdoc warning.
@@ -87,6 +93,38 @@ fn test() -> Result {
     package::package_libraries()?;
     lint_templates(&venv)?;
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// `cargo xtask image`: the watcher built with cargo (release unless `--profile` says otherwise), then the image.
+fn image(args: &[String]) -> Result {
+    let (mut profile, mut tag) = ("release".to_string(), xtask::image::default_tag());
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--profile" => profile = value.clone(),
+            "--tag" => tag = value.clone(),
+            other => {
+                return Err(format!("unexpected argument {other:?}; usage: cargo xtask image [--profile P] [--tag T]"));
+            }
+        }
+    }
+    run(cargo().args(["build", "--profile", &profile, "-p", "watchbot-watcher", "--bin", "watchbot-watcher"]))?;
+    // Cargo's folders: `dev` and `test` build into `debug`, `bench` into `release`, a custom profile into its name.
+    let folder = match profile.as_str() {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
+    let build = xtask::image::ImageBuild {
+        binary: target_dir().join(folder).join("watchbot-watcher"),
+        context: target_dir().join("image/context"),
+        tag: tag.clone(),
+        labels: vec![("org.opencontainers.image.version".into(), env!("CARGO_PKG_VERSION").into())],
+    };
+    xtask::image::build(&build)?;
+    eprintln!("xtask: built {tag} from {} (context {})", build.binary.display(), build.context.display());
     Ok(())
 }
 

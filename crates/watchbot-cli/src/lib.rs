@@ -46,6 +46,8 @@ enum Command {
     DeadLetter(cmd::dead_letter::Args),
     /// Show every attempt of a message with its task's output (local history, or CloudWatch Logs).
     Logs(cmd::logs::Args),
+    /// Serve a dashboard of a queue in the browser: counts, outcomes, failures, dead letters, jobs.
+    Dashboard(cmd::dashboard::Args),
     /// Decrypt the environment's `secure:` (KMS) values: exec COMMAND with them, or print `export` lines for eval.
     DecryptEnv(cmd::decrypt_env::Args),
 }
@@ -87,6 +89,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::DeadLetter(args) => cmd::dead_letter::run(args),
         Command::Logs(args) => cmd::logs::run(args),
+        Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::DecryptEnv(args) => cmd::decrypt_env::run(args),
     };
     report(result)

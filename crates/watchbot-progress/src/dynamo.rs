@@ -22,8 +22,8 @@ mod counter;
 mod item;
 
 use crate::{
-    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
-    check_total, not_pending,
+    Completion, Error, JobList, JobState, LIST_SCAN_PAGES, Layout, PART_SEPARATOR, SetTotal, Store, check_job,
+    check_metadata, check_part, check_reason, check_total, not_pending,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -300,6 +300,43 @@ impl Store for DynamoStore {
             }
             Err(error) => Err(self.failed("UpdateItem", error)),
         }
+    }
+
+    async fn list_jobs(&self, limit: usize) -> Result<JobList, Error> {
+        let mut list = JobList::default();
+        let mut start: Option<Item> = None;
+        for page in 0..LIST_SCAN_PAGES {
+            // Job items have a total; a counter-layout job's part records (`<job>\u{1f}<part>`) have none.
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("attribute_exists(#total)")
+                .expression_attribute_names("#total", "total")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.failed("Scan", e))?;
+            for item in output.items() {
+                let Some(AttributeValue::S(id)) = item.get("id") else { continue };
+                if id.contains(PART_SEPARATOR) {
+                    continue;
+                }
+                if list.jobs.len() == limit {
+                    list.more = true;
+                    return Ok(list);
+                }
+                list.jobs.push((id.clone(), job_state(id, item, None)?));
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => {
+                    start = Some(key);
+                    list.more = page + 1 == LIST_SCAN_PAGES;
+                }
+                _ => break,
+            }
+        }
+        Ok(list)
     }
 }
 

@@ -14,7 +14,7 @@
 //! so what runs locally runs in production.
 
 use crate::{
-    Completion, Error, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
+    Completion, Error, JobList, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
     check_total, not_pending,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -251,9 +251,55 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    async fn list_jobs(&self, limit: usize) -> Result<JobList, Error> {
+        self.newest_jobs(limit).await
+    }
 }
 
 impl EmbeddedStore {
+    /// The newest `limit` jobs (by creation), for [`Store::list_jobs`].
+    async fn newest_jobs(&self, limit: usize) -> Result<JobList, Error> {
+        let sqlite = self.sqlite();
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        self.with("list jobs", move |c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT id, total, remaining, error, metadata, reduce_sent FROM progress_jobs ORDER BY rowid DESC \
+                     LIMIT ?1",
+                )
+                .map_err(&sqlite)?;
+            let rows = statement
+                .query_map([fetch], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        (r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, Option<String>>(4)?, r.get(5)?),
+                    ))
+                })
+                .map_err(&sqlite)?;
+            let mut list = JobList::default();
+            for row in rows {
+                let (id, (total, remaining, error, metadata, reduce_sent)): (String, Row) = row.map_err(&sqlite)?;
+                if list.jobs.len() == limit {
+                    list.more = true;
+                    break;
+                }
+                let metadata = metadata.and_then(|text| serde_json::from_str(&text).ok());
+                let state = JobState {
+                    total: total.max(0) as u64,
+                    remaining: remaining.max(0) as u64,
+                    failed: error,
+                    metadata,
+                    reduce_sent: reduce_sent != 0,
+                    part_complete: None,
+                };
+                list.jobs.push((id, state));
+            }
+            Ok(list)
+        })
+        .await
+    }
+
     async fn update_existing(&self, job: &str, sql: &'static str, value: String) -> Result<(), Error> {
         let (job, sqlite) = (job.to_owned(), self.sqlite());
         self.with("update", move |c| {

@@ -411,6 +411,24 @@ pub trait Store: Send + Sync {
     /// Records that the reduce message was sent. `true` when this call recorded it, `false` if it already was, so
     /// a worker can send the reduce message at most once per job when it asks first.
     fn reduce_sent(&self, job: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Up to `limit` jobs with their records (the dashboard's progress bars): the embedded store's newest first;
+    /// DynamoDB's in the table's order, from a `Scan` of at most [`LIST_SCAN_PAGES`] pages (part records skipped).
+    /// [`JobList::more`] says that jobs were left out.
+    fn list_jobs(&self, limit: usize) -> impl Future<Output = Result<JobList, Error>> + Send;
+}
+
+/// The most pages (of at most 1 MB each) of the DynamoDB table one [`Store::list_jobs`] scans: a table with many
+/// part records (counter layout) is not read whole for a listing.
+pub const LIST_SCAN_PAGES: usize = 4;
+
+/// Jobs as [`Store::list_jobs`] lists them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobList {
+    /// The jobs found: id and record.
+    pub jobs: Vec<(String, JobState)>,
+    /// More jobs may exist than were listed (the limit, or the scan's page budget, was reached).
+    pub more: bool,
 }
 
 /// A store of either kind, as [`open`] returns it.
@@ -467,6 +485,9 @@ impl Store for AnyStore {
     }
     async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
         delegate!(self, s => s.reduce_sent(job))
+    }
+    async fn list_jobs(&self, limit: usize) -> Result<JobList, Error> {
+        delegate!(self, s => s.list_jobs(limit))
     }
 }
 

@@ -82,6 +82,10 @@ impl Store for OneAtATime {
         let _turn = self.1.lock().await;
         self.0.reduce_sent(job).await
     }
+    async fn list_jobs(&self, limit: usize) -> Result<watchbot_progress::JobList, Error> {
+        let _turn = self.1.lock().await;
+        self.0.list_jobs(limit).await
+    }
 }
 
 fn job() -> String {
@@ -271,7 +275,25 @@ async fn jobs_continue_in_their_layout<S: Store>(set: &S, counter: &S) {
     }
 }
 
+async fn jobs_are_listed_without_their_part_records<S: Store>(store: &S) {
+    let (a, b) = (job(), job());
+    store.set_total(&a, 3).await.unwrap();
+    store.set_total(&b, 2).await.unwrap();
+    store.complete_part(&a, 2).await.unwrap();
+    store.complete_part(&b, 1).await.unwrap();
+    store.complete_part(&b, 2).await.unwrap();
+    let list = store.list_jobs(10_000).await.unwrap();
+    assert!(!list.more, "every job of a small table is listed");
+    let find = |id: &str| list.jobs.iter().find(|(job, _)| job == id).map(|(_, state)| (state.total, state.remaining));
+    assert_eq!(find(&a), Some((3, 2)));
+    assert_eq!(find(&b), Some((2, 0)));
+    assert!(list.jobs.iter().all(|(id, _)| !id.contains('\u{1f}')), "no part record is a job");
+    let one = store.list_jobs(1).await.unwrap();
+    assert_eq!((one.jobs.len(), one.more), (1, true));
+}
+
 async fn suite<S: Store + Clone + 'static>(store: S, layout: Layout) {
+    jobs_are_listed_without_their_part_records(&store).await;
     unknown_jobs_are_errors(&store).await;
     totals_and_part_ranges(&store, layout).await;
     progress_steps_and_replays(&store).await;

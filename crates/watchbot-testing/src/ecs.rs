@@ -18,6 +18,9 @@ use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 
+/// The `X-Amz-Target` prefix of every ECS operation (for [`crate::proxy::FaultProxy::rewrite`]).
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
+
 /// The worker container's name in the fixture's task definition.
 pub const CONTAINER: &str = "worker";
 
@@ -117,7 +120,7 @@ impl HttpConnector for FixConnector {
                 .await
                 .map_err(|e| ConnectorError::io(Box::new(e)))?
                 .into_bytes();
-            let fixed = fix_containers(&bytes).unwrap_or_else(|| bytes.to_vec());
+            let fixed = repair_answer(&bytes).unwrap_or_else(|| bytes.to_vec());
             let mut fixed_response = Response::new(status, SdkBody::from(fixed.clone()));
             for (name, value) in headers.iter() {
                 if !name.eq_ignore_ascii_case("content-length") {
@@ -130,9 +133,10 @@ impl HttpConnector for FixConnector {
     }
 }
 
-/// The body with `tasks[].containers[].{cpu,memory,memoryReservation}` numbers made strings; `None` when it is not
-/// such a JSON document (left as it is).
-fn fix_containers(body: &[u8]) -> Option<Vec<u8>> {
+/// An ECS answer of moto's with `tasks[].containers[].{cpu,memory,memoryReservation}` numbers made strings; `None`
+/// when it is not such a JSON document (left as it is). What [`client`] does to every answer, for a proxy in front of
+/// a program whose client a test cannot wrap: `proxy.rewrite(TARGET_PREFIX, repair_answer)`.
+pub fn repair_answer(body: &[u8]) -> Option<Vec<u8>> {
     let mut document: serde_json::Value = serde_json::from_slice(body).ok()?;
     let tasks: Vec<&mut serde_json::Value> = if document.get("tasks").is_some_and(|t| t.is_array()) {
         document["tasks"].as_array_mut()?.iter_mut().collect()
@@ -158,21 +162,21 @@ fn fix_containers(body: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::fix_containers;
+    use super::repair_answer;
 
     #[test]
     fn numeric_container_fields_become_strings_and_nothing_else_changes() {
         let body =
             br#"{"tasks":[{"taskArn":"t","cpu":"256","containers":[{"name":"w","cpu":0,"memory":256,"exitCode":0}]}]}"#;
-        let fixed: serde_json::Value = serde_json::from_slice(&fix_containers(body).unwrap()).unwrap();
+        let fixed: serde_json::Value = serde_json::from_slice(&repair_answer(body).unwrap()).unwrap();
         assert_eq!(
             fixed,
             serde_json::json!({"tasks":[{"taskArn":"t","cpu":"256",
                 "containers":[{"name":"w","cpu":"0","memory":"256","exitCode":0}]}]})
         );
-        let single = fix_containers(br#"{"task":{"containers":[{"memoryReservation":128}]}}"#).unwrap();
+        let single = repair_answer(br#"{"task":{"containers":[{"memoryReservation":128}]}}"#).unwrap();
         assert_eq!(String::from_utf8(single).unwrap(), r#"{"task":{"containers":[{"memoryReservation":"128"}]}}"#);
-        assert_eq!(fix_containers(b"not json"), None);
-        assert_eq!(fix_containers(br#"{"clusters":[]}"#), None, "other answers are left as they are");
+        assert_eq!(repair_answer(b"not json"), None);
+        assert_eq!(repair_answer(br#"{"clusters":[]}"#), None, "other answers are left as they are");
     }
 }

@@ -1,5 +1,7 @@
-//! A fault-injecting HTTP/1 reverse proxy for emulator tests: put it in front of moto, point one client at it
-//! (`AWS_ENDPOINT_URL`), and make chosen AWS calls hang while everything else passes through.
+//! A fault-injecting, answer-rewriting HTTP/1 reverse proxy for emulator tests: put it in front of moto, point one
+//! client at it (`AWS_ENDPOINT_URL`), and make chosen AWS calls hang, or rewrite their answers
+//! ([`FaultProxy::rewrite`]: e.g. `ecs::repair_answer` for a program whose SDK client the test cannot wrap, such as
+//! the watcher in its container), while everything else passes through.
 //!
 //! Requests are told apart by their `X-Amz-Target` header (`AmazonSQS.ChangeMessageVisibilityBatch`: the JSON
 //! protocol SQS, DynamoDB and ECS speak). A [`FaultProxy::hang`] rule holds the next N requests of one target for a
@@ -71,9 +73,24 @@ struct Rule {
     then: AfterHang,
 }
 
+/// Rewrites an answer's body; `None` leaves it as it is.
+pub type Rewrite = Arc<dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync>;
+
+struct RewriteRule {
+    target_prefix: String,
+    rewrite: Rewrite,
+}
+
+impl std::fmt::Debug for RewriteRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RewriteRule").field("target_prefix", &self.target_prefix).finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     rules: Vec<Rule>,
+    rewrites: Vec<RewriteRule>,
     seen: Vec<Seen>,
 }
 
@@ -90,6 +107,12 @@ impl State {
         };
         self.seen.push(Seen { target: target.map(String::from), at: Instant::now(), treatment: treatment.clone() });
         treatment
+    }
+
+    /// The first rewrite whose prefix the target starts with.
+    fn rewrite_for(&self, target: Option<&str>) -> Option<Rewrite> {
+        let target = target?;
+        self.rewrites.iter().find(|r| target.starts_with(&r.target_prefix)).map(|r| Arc::clone(&r.rewrite))
     }
 }
 
@@ -172,6 +195,14 @@ impl FaultProxy {
         self.lock().rules.push(rule);
     }
 
+    /// Rewrites the answers to every request whose `X-Amz-Target` starts with `target_prefix` (e.g.
+    /// `AmazonEC2ContainerServiceV20141113.` for all of ECS) with `rewrite`, which gets the body and returns the new
+    /// one, or `None` to leave it. The first matching rule applies; `Content-Length` follows the new body.
+    pub fn rewrite(&self, target_prefix: &str, rewrite: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static) {
+        let rule = RewriteRule { target_prefix: target_prefix.to_string(), rewrite: Arc::new(rewrite) };
+        self.lock().rewrites.push(rule);
+    }
+
     /// Every request seen so far, in order of arrival.
     pub fn requests(&self) -> Vec<Seen> {
         self.lock().seen.clone()
@@ -201,7 +232,10 @@ async fn handle(
     upstream: hyper::Uri,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     let target = request.headers().get(TARGET_HEADER).and_then(|v| v.to_str().ok()).map(String::from);
-    let treatment = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).admit(target.as_deref());
+    let (treatment, rewrite) = {
+        let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (state.admit(target.as_deref()), state.rewrite_for(target.as_deref()))
+    };
     let (mut parts, body) = request.into_parts();
     let body = body.collect().await.map_err(ProxyError::Request)?.to_bytes();
     if let Treatment::Held(hold, then) = treatment {
@@ -218,7 +252,12 @@ async fn handle(
         .request(Request::from_parts(parts, Full::new(body)))
         .await
         .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| ProxyError::Upstream(e.to_string()))?.to_bytes();
+    let (mut parts, body) = response.into_parts();
+    let mut body = body.collect().await.map_err(|e| ProxyError::Upstream(e.to_string()))?.to_bytes();
+    if let Some(rewritten) = rewrite.and_then(|rewrite| rewrite(&body)) {
+        body = Bytes::from(rewritten);
+        // hyper sets the length of the new body (a full body of known size).
+        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    }
     Ok(Response::from_parts(parts, Full::new(body)))
 }

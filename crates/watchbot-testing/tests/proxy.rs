@@ -90,3 +90,20 @@ async fn an_upstream_without_a_host_is_an_error() {
     let error = FaultProxy::start("/just/a/path").await.expect_err("rejected");
     assert_eq!(error.to_string(), "upstream \"/just/a/path\": expected http://host:port");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_of_a_rewritten_target_are_rewritten_and_others_pass_unchanged() {
+    let proxy = FaultProxy::start(watchbot_testing::moto().endpoint()).await.expect("start the proxy");
+    let sqs = client(&proxy).await;
+    let name = watchbot_testing::unique_name("proxy-rewrite");
+    let url = create_queue(&sqs, &name).await;
+    // A longer body than moto's: the client reads all of it (the length follows the new body).
+    proxy.rewrite("AmazonSQS.List", |body| {
+        let text = std::str::from_utf8(body).ok()?;
+        Some(text.replace("proxy-rewrite", "rewritten-by-the-proxy-rewrite").into_bytes())
+    });
+    let listed = sqs.list_queues().queue_name_prefix(&name).send().await.expect("list through the proxy");
+    assert_eq!(listed.queue_urls(), [url.replace("proxy-rewrite", "rewritten-by-the-proxy-rewrite")]);
+    let got = sqs.get_queue_url().queue_name(&name).send().await.expect("get url through the proxy");
+    assert_eq!(got.queue_url(), Some(url.as_str()), "another target's answer is left as it is");
+}

@@ -13,9 +13,10 @@
 //!
 //! Each task's output is forwarded line by line with its message id (`[<time>] [worker] [<id>] line`), and every
 //! attempt is recorded with its output tail in `<state>/history.sqlite` (`watchbot logs MESSAGE_ID` reads it).
+//! `--dashboard [ADDR]` serves `watchbot dashboard`'s page on the state folder while the loop runs.
 
 use crate::Failure;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,6 +72,12 @@ pub struct Args {
     /// undo the latest commits, sends included).
     #[arg(long, value_name = "POLICY", default_value = "sends", value_parser = ["sends", "full", "normal"])]
     pub fsync: String,
+    /// Serve the dashboard beside the loop (`watchbot dashboard`'s page), on ADDR [default: 127.0.0.1:8417].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::cmd::dashboard::DEFAULT_LISTEN)]
+    pub dashboard: Option<std::net::SocketAddr>,
+    /// The dashboard's token (required when --dashboard is not a loopback address).
+    #[arg(long, value_name = "TOKEN", requires = "dashboard")]
+    pub dashboard_token: Option<String>,
     /// The worker command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -105,6 +112,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
     let runtime = crate::aws::runtime()?;
+    // The dashboard listens before anything is enqueued: a refused address leaves the queue as it was.
+    let dashboard = args
+        .dashboard
+        .map(|listen| {
+            let start = crate::cmd::dashboard::start_local(queue.clone(), &state, listen, args.dashboard_token.clone());
+            runtime.block_on(start)
+        })
+        .transpose()?;
     if let Some((file, messages)) = messages {
         queue.send_all(messages).map_err(|e| Failure::new(format!("cannot enqueue {}: {e}", file.display())))?;
     }
@@ -152,6 +167,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         }
         result
     });
+    if let Some(dashboard) = dashboard {
+        dashboard.abort();
+    }
     // The loop's ports (and so the recorder) are gone: wait for the last attempts to be written.
     if let Err(error) = history_writer.finish() {
         eprintln!("watchbot local: {error}");
@@ -275,18 +293,28 @@ fn task_path() -> String {
 }
 
 /// What the live line shows, kept from the loop's events: the loop's own [`RunSummary`] counts (the final summary
-/// line is the summary `run` returns), and the tasks running now.
+/// line is the summary `run` returns), the tasks running now, and when each message returned with a backoff is due
+/// again (epoch milliseconds, from the loop's `returned` events).
 #[derive(Debug, Default)]
 struct Live {
     summary: RunSummary,
     running: u64,
+    retries: HashMap<String, u64>,
 }
 
 impl Live {
-    fn record(&mut self, event: &Event) {
+    /// Counts `event`, which happened at `now_ms`.
+    fn record(&mut self, event: &Event, now_ms: u64) {
         let summary = &mut self.summary;
         match event {
-            Event::Received { .. } => summary.received += 1,
+            Event::Received { message_id, .. } => {
+                summary.received += 1;
+                self.retries.remove(message_id);
+            }
+            Event::Returned { message_id, delay_ms } if *delay_ms > 0 => {
+                self.retries.insert(message_id.clone(), now_ms.saturating_add(*delay_ms));
+            }
+            Event::Deleted { message_id } => drop(self.retries.remove(message_id)),
             Event::Launched { .. } => {
                 summary.launched += 1;
                 self.running += 1;
@@ -304,7 +332,10 @@ impl Live {
                     Outcome::Failed => summary.failed += 1,
                 }
             }
-            Event::DeadLettered { .. } => summary.dead_lettered += 1,
+            Event::DeadLettered { message_id, .. } => {
+                summary.dead_lettered += 1;
+                self.retries.remove(message_id);
+            }
             Event::Notified { .. } => summary.notifications += 1,
             _ => {}
         }
@@ -319,25 +350,37 @@ struct LocalSink {
 
 impl EventSink for LocalSink {
     fn emit(&self, event: &Event) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).record(event);
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).record(event, watchbot_watcher::events::now_ms());
         StderrJson { level: Level::Error }.emit(event);
     }
 }
 
-/// The live line: the run's counts so far and the tasks running.
-fn live_text(live: &Live) -> String {
+/// The live line at `now_ms`: the run's counts so far, the tasks running, and, while messages wait out a backoff,
+/// how many and when the next one is retried (`| 2 waiting to retry, next m-1 at 2026-12-02T17:00:05.000Z (in
+/// 12 s)`). A retry whose time has passed is no longer counted: its message is visible again.
+fn live_text(live: &Live, now_ms: u64) -> String {
     let s = &live.summary;
-    format!(
+    let mut line = format!(
         "watchbot local: running {} | received {}, succeeded {}, rejected {}, returned {}, failed {}, dead-lettered \
          {}, notifications {}",
         live.running, s.received, s.succeeded, s.rejected, s.returned, s.failed, s.dead_lettered, s.notifications
-    )
+    );
+    let due = live.retries.iter().filter(|(_, at)| **at > now_ms);
+    if let Some((id, at)) = due.clone().min_by_key(|(id, at)| (**at, id.as_str())) {
+        let waiting = due.count();
+        let secs = (at - now_ms).div_ceil(1000);
+        line.push_str(&format!(
+            " | {waiting} waiting to retry, next {id} at {} (in {secs} s)",
+            watchbot_watcher::decide::rfc3339(*at)
+        ));
+    }
+    line
 }
 
 /// Redraws the counts on stderr twice a second (only started when stderr is a terminal).
 async fn live_line(live: Arc<Mutex<Live>>) {
     loop {
-        let line = live_text(&live.lock().unwrap_or_else(|p| p.into_inner()));
+        let line = live_text(&live.lock().unwrap_or_else(|p| p.into_inner()), watchbot_watcher::events::now_ms());
         console::set_status(Some(line));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -358,16 +401,44 @@ mod tests {
             receive_count: 1,
             duration_ms: 1,
         };
-        live.record(&Event::Received { message_id: "m".into(), receive_count: 1 });
-        live.record(&Event::Launched { message_id: "m".into(), task: "t".into() });
+        live.record(&Event::Received { message_id: "m".into(), receive_count: 1 }, 0);
+        live.record(&Event::Launched { message_id: "m".into(), task: "t".into() }, 0);
         assert_eq!(live.running, 1);
-        live.record(&finished(Outcome::Failed));
+        live.record(&finished(Outcome::Failed), 0);
         assert_eq!((live.running, live.summary.received, live.summary.failed), (0, 1, 1));
         assert!(
-            live_text(&live).starts_with("watchbot local: running 0 | received 1, succeeded 0"),
+            live_text(&live, 0).starts_with("watchbot local: running 0 | received 1, succeeded 0"),
             "{}",
-            live_text(&live)
+            live_text(&live, 0)
         );
+        assert!(!live_text(&live, 0).contains("retry"), "{}", live_text(&live, 0));
+    }
+
+    #[test]
+    fn the_live_line_says_when_the_next_retry_is_due() {
+        let mut live = Live::default();
+        let t0 = 1_764_694_800_000; // 2025-12-02T17:00:00Z
+        let returned = |id: &str, delay_ms| Event::Returned { message_id: id.into(), delay_ms };
+        live.record(&returned("m-2", 8_000), t0);
+        live.record(&returned("m-1", 4_500), t0);
+        // A quiet return (exit 4, no backoff) is visible at once: nothing to wait for.
+        live.record(&returned("m-3", 0), t0);
+        assert!(
+            live_text(&live, t0).ends_with(" | 2 waiting to retry, next m-1 at 2025-12-02T17:00:04.500Z (in 5 s)"),
+            "{}",
+            live_text(&live, t0)
+        );
+        // Once m-1's time has passed it is visible again: only m-2 waits.
+        assert!(
+            live_text(&live, t0 + 5_000)
+                .ends_with(" | 1 waiting to retry, next m-2 at 2025-12-02T17:00:08.000Z (in 3 s)"),
+            "{}",
+            live_text(&live, t0 + 5_000)
+        );
+        // Received again, or dead-lettered: no longer waiting.
+        live.record(&Event::Received { message_id: "m-2".into(), receive_count: 2 }, t0 + 1_000);
+        live.record(&Event::DeadLettered { message_id: "m-1".into(), reason: "r".into() }, t0 + 1_000);
+        assert!(!live_text(&live, t0 + 1_000).contains("retry"), "{}", live_text(&live, t0 + 1_000));
     }
 
     #[test]

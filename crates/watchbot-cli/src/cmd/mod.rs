@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod dashboard;
 pub mod dead_letter;
 pub mod decrypt_env;
 pub mod local;

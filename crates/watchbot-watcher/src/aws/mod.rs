@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod error;
 pub mod kms;
 pub mod logs;
+pub mod metrics;
 pub mod operator;
 pub mod sdk;
 pub mod sns;

@@ -84,6 +84,14 @@ impl Aws {
         }
     }
 
+    /// A stack's outcome metrics (the namespace `Watchbot/<stack name>`), for the dashboard's chart.
+    pub fn metric_outcomes(&self, stack_name: &str) -> crate::aws::metrics::MetricOutcomes {
+        crate::aws::metrics::MetricOutcomes::new(
+            aws_sdk_cloudwatch::Client::new(&self.sdk),
+            crate::aws::metrics::namespace(stack_name),
+        )
+    }
+
     /// The ECS tasks' log streams in `group` (`<stream_prefix>/<container>/<task id>`).
     pub fn task_logs(&self, group: &str, stream_prefix: &str, container: &str) -> TaskLogs {
         TaskLogs::new(aws_sdk_cloudwatchlogs::Client::new(&self.sdk), group, stream_prefix, container)

@@ -10,7 +10,8 @@
 //!   attempt printed a full tail.
 //! - Shared: opened through `watchbot-sqlite` like the queue (WAL, busy timeout, IMMEDIATE transactions), so
 //!   several watchers on one state folder, and readers (`watchbot logs`, `watchbot status`), use it at once.
-//! - Reading: [`History::attempts`] (one message's attempts, oldest first) and [`History::recent_failures`].
+//! - Reading: [`History::attempts`] (one message's attempts, oldest first), [`History::recent_failures`] and
+//!   [`History::outcomes_since`] (counts per minute and outcome).
 //!
 //! [`Ports::with_attempt_log`]: crate::run::Ports::with_attempt_log
 
@@ -116,6 +117,24 @@ impl History {
             "SELECT {COLUMNS} FROM attempts WHERE outcome IN ('failed', 'rejected') ORDER BY seq DESC LIMIT ?1"
         );
         self.query(&sql, params![i64::try_from(limit).unwrap_or(i64::MAX)])
+    }
+
+    /// The attempts that ended at or after `since_ms`, counted per minute (epoch ms of its start) and outcome, for
+    /// the dashboard's chart. Reads the kept attempts' end times (at most [`MAX_ATTEMPTS`] rows).
+    pub fn outcomes_since(&self, since_ms: u64) -> Result<Vec<(u64, String, u64)>, HistoryError> {
+        let connection = self.database.lock();
+        let mut statement = connection
+            .prepare(
+                "SELECT ended_ms / 60000 * 60000 AS minute, outcome, COUNT(*) FROM attempts WHERE ended_ms >= ?1 \
+                 GROUP BY minute, outcome ORDER BY minute",
+            )
+            .map_err(|source| self.query_error(source))?;
+        let rows = statement
+            .query_map(params![i64::try_from(since_ms).unwrap_or(i64::MAX)], |row| {
+                Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get::<_, String>(1)?, row.get::<_, i64>(2)?.max(0) as u64))
+            })
+            .map_err(|source| self.query_error(source))?;
+        rows.collect::<Result<_, _>>().map_err(|source| self.query_error(source))
     }
 
     /// How many attempts are kept.

@@ -1,6 +1,6 @@
 //! Operating a queue: what is in it and what sits in its dead-letter queue, and acting on dead letters (redrive,
 //! delete, purge). The same calls on the embedded queue (`local::queue`) and on SQS (`aws::dead_letters`), behind
-//! the [`Operate`] port, so `watchbot status`, `watchbot dead-letter` and a future dashboard share one
+//! the [`Operate`] port, so `watchbot status`, `watchbot dead-letter` and the dashboard share one
 //! implementation and one behaviour.
 //!
 //! Looking never consumes: listing and showing dead letters leave every message where it was (on SQS the received
@@ -8,6 +8,7 @@
 //! an unknown id is an [`OpsError::UnknownId`] and nothing is done. A redrive sends a message to the work queue, then
 //! deletes its dead letter, so a crash in between leaves a duplicate, never a loss.
 
+pub mod outcomes;
 pub mod receiving;
 
 use crate::message;

@@ -1,0 +1,120 @@
+//! The browser dashboard of a watchbot queue (`watchbot dashboard`, `watchbot local --dashboard`): the counts live,
+//! outcomes per minute for the last hour, the messages in flight, recent failures with their attempts and output,
+//! dead letters with Redrive, Delete and Purge, and reduce-mode jobs with a progress bar each.
+//!
+//! It shows and acts only through the library calls `watchbot status`, `watchbot dead-letter` and `watchbot logs`
+//! use: [`Operate`] (counts, dead letters and the actions on them), [`ops::recent_failures`] and [`ops::attempts`]
+//! (the attempt history), an [`Outcomes`] source ([`Chart`]), and the progress store's [`Store::list_jobs`].
+//! The page is three files compiled into the binary (`assets/`: HTML, CSS, a small script; nothing loaded from
+//! elsewhere, no build step); it polls the JSON API below.
+//!
+//! Security ([`access`]): loopback by default; a request whose `Host` is not the listen address or `localhost` is
+//! refused (DNS rebinding); every `/api/` request carries the per-process token (embedded in the page on loopback,
+//! asked for by the page otherwise); actions are POSTs, also checked for the same origin (`Origin`,
+//! `Sec-Fetch-Site`); a non-loopback listen address needs a token given by the operator ([`StartError`]).
+//!
+//! [`Store::list_jobs`]: watchbot_progress::Store::list_jobs
+
+pub mod access;
+mod api;
+
+pub use access::{Access, StartError};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use watchbot_progress::AnyStore;
+use watchbot_watcher::ops::outcomes::{Minute, Outcomes};
+use watchbot_watcher::ops::{self, Operate, OpsError};
+
+/// Where the outcome chart's counts come from.
+#[derive(Debug, Clone)]
+pub enum Chart {
+    /// A state folder's attempt history (local mode).
+    History(ops::outcomes::HistoryOutcomes),
+    /// A deployed stack's CloudWatch metrics.
+    Metrics(watchbot_watcher::aws::metrics::MetricOutcomes),
+    /// None; the text says why (shown on the page).
+    Unavailable(String),
+}
+
+impl Chart {
+    /// What the chart shows, for its caption.
+    pub fn describe(&self) -> String {
+        match self {
+            Chart::History(_) => "from the attempt history".to_string(),
+            Chart::Metrics(metrics) => format!("from CloudWatch metrics {}", metrics.namespace()),
+            Chart::Unavailable(why) => why.clone(),
+        }
+    }
+}
+
+impl Outcomes for Chart {
+    async fn per_minute(&self, now_ms: u64, minutes: u32) -> Result<Vec<Minute>, OpsError> {
+        match self {
+            Chart::History(history) => history.per_minute(now_ms, minutes).await,
+            Chart::Metrics(metrics) => metrics.per_minute(now_ms, minutes).await,
+            Chart::Unavailable(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Everything the page shows, and the queue it acts on.
+#[derive(Debug)]
+pub struct Sources<Q> {
+    /// The queue and its dead-letter queue.
+    pub queue: Q,
+    /// What the queue is, for the page's heading (`local queue in .watchbot`).
+    pub title: String,
+    /// The state folder whose attempt history holds failures and output (`None` on SQS).
+    pub state_dir: Option<PathBuf>,
+    /// The outcome chart's source.
+    pub chart: Chart,
+    /// The reduce-mode progress store, or why there is none.
+    pub progress: Result<AnyStore, String>,
+    /// Whether the queue is remote (SQS): the page polls less often, and lists dead letters only when their count
+    /// changes or when asked (each listing on SQS adds one to their receive counts).
+    pub remote: bool,
+}
+
+/// A dashboard bound to its address, not yet serving.
+#[derive(Debug)]
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    access: Access,
+}
+
+/// Checks the listen address and token ([`access::check_listen`]) and binds. A non-loopback address without a
+/// token is refused before anything listens.
+pub async fn bind(listen: SocketAddr, token: Option<String>) -> Result<Bound, StartError> {
+    let given = access::check_listen(listen, token)?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| StartError::Bind { address: listen, source })?;
+    let address = listener.local_addr().map_err(|source| StartError::Bind { address: listen, source })?;
+    Ok(Bound { listener, access: Access::new(address, given) })
+}
+
+impl Bound {
+    /// The address listened on (with the port chosen when `:0` was asked).
+    pub fn address(&self) -> SocketAddr {
+        self.access.address()
+    }
+
+    /// The page's URL (`http://127.0.0.1:8417/`).
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.access.address())
+    }
+
+    /// Serves the page until `shutdown` resolves.
+    pub async fn serve<Q: Operate + 'static>(
+        self,
+        sources: Sources<Q>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, router(sources, self.access)).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// The dashboard's routes behind its access checks (tests call it without a socket).
+pub fn router<Q: Operate + 'static>(sources: Sources<Q>, access: Access) -> axum::Router {
+    api::router(sources, access)
+}
