@@ -25,6 +25,13 @@
 # stops receiving, returns unfinished messages to the queue, leaves running ECS tasks for the next watcher to adopt,
 # and exits 0 within ECS's 30 s stop timeout). No `# syntax=` line: it would make BuildKit pull its frontend image;
 # the built-in frontend has everything used here.
+#
+# Worker images are the user's own. One whose environment holds `secure:` (KMS-encrypted) values copies the
+# `watchbot` binary in (`cargo build --release -p watchbot-cli --bin watchbot`) and starts through it, so the values
+# are decrypted and the worker exec'd in the same process, without a shell (README, "Secrets"):
+#
+#   ENTRYPOINT ["/usr/local/bin/watchbot", "decrypt-env", "--"]
+#   CMD ["./worker.sh"]
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot

@@ -335,6 +335,24 @@ fn jobs_of_both_layouts_on_moto_through_the_cli() {
         item("for-old-workers"),
         r#"{"id": {"S": "for-old-workers"}, "parts": {"NS": ["1", "2"]}, "total": {"N": "2"}}"#
     );
+    // The original's fail-job and set-metadata on it (a map): our status prints what the original's would.
+    python(
+        "client('dynamodb').update_item(TableName=table, Key={'id': {'S': 'for-old-workers'}}, \
+         UpdateExpression='SET #m = :m, #e = :e', ExpressionAttributeNames={'#m': 'metadata', '#e': 'error'}, \
+         ExpressionAttributeValues={':m': {'M': {'n': {'N': '1e21'}, 'list': {'L': [{'S': 'a'}]}}}, \
+         ':e': {'S': 'boom'}})",
+    );
+    assert_eq!(
+        run_ok(&mut progress(&["status", "for-old-workers"])),
+        "{\"progress\":0,\"failed\":\"boom\",\"metadata\":{\"list\":[\"a\"],\"n\":1e+21}}\n"
+    );
+    // Ours writes metadata as the original does: a map.
+    run_ok(&mut progress(&["set-metadata", "for-old-workers", "-m", r#"{"k": [1, 2.5]}"#]));
+    assert!(
+        item("for-old-workers").contains(r#""metadata": {"M": {"k": {"L": [{"N": "1"}, {"N": "2.5"}]}}}"#),
+        "{}",
+        item("for-old-workers")
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! and each failure shows what ran, what it waited for, and the child's stdout and stderr.
 
 mod dashboard;
+mod decrypt_env;
 mod docker;
 mod exit_codes;
 mod heartbeat;

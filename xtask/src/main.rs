@@ -4,19 +4,22 @@
 //!   certificates the watcher image copies from the host, `tools::ensure_image_tools`; and Debian's `chromium` and
 //!   `chromium-driver` for the dashboard's browser test, `tools::ensure_chromium`; and busybox-static, the test
 //!   worker image's program, into `target/tools/busybox`, `tools::ensure_busybox`), then runs
-//!   `cargo fmt --check`, clippy with `-D warnings`, the watcher library without its default features (`aws`,
-//!   `local`, `docker`, neither), every test of the workspace, and cfn-lint over every template
+//!   `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` with `-D warnings`, the watcher library without its default features (`aws`,
+//!   `local`, `docker`, neither), every test of the workspace, its doctests, `cargo package`
+//!   of the library crates, and cfn-lint over every template
 //!   generated from `examples/config/*.json` and the snapshot configs. The one test command (README, `.ci/run`).
 //! - `snapshots [--accept]`: runs the template snapshot tests and shows what changed; `--accept` writes them.
 //! - `lint-templates`: cfn-lint over every generated template (part of `test`).
 //! - `bench [NAME]`: prints benchmark figures (see `bench.rs`).
 //! - `image [--profile PROFILE] [--tag TAG]`: builds the watcher (release unless told) and the watcher image from it,
 //!   tagged `watchbot:v<version>`, without a registry (see `image.rs`).
+//! - `package`: `cargo package` of the library crates, verified (part of `test`; see `package.rs`).
 //!
 //! Its tests (`tidy.rs`, run by `cargo test --workspace`) read the sources and fail when an invariant that
 //! ARCHITECTURE.md states is broken.
 
 mod bench;
+mod package;
 #[cfg(test)]
 mod tidy;
 mod tools;
@@ -35,8 +38,9 @@ fn main() -> ExitCode {
             .and_then(|()| tools::ensure_busybox().map(|_| ())),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("image") => image(&args[1..]),
+        Some("package") => package::package_libraries(),
         _ => Err("usage: cargo xtask <test|snapshots [--accept]|lint-templates|install-tools|bench [NAME]|image \
-                  [--profile PROFILE] [--tag TAG]>"
+                  [--profile PROFILE] [--tag TAG]|package>"
             .into()),
     };
     match result {
@@ -79,6 +83,8 @@ fn test() -> Result {
     tools::ensure_busybox()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The API documentation: no broken intra-doc link, no other rustdoc warning.
+    run(cargo().args(["doc", "--quiet", "--no-deps", "--workspace"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     // The watcher's feature boundaries: the loop builds without the SDK and without SQLite, and each path alone.
     for features in [&[][..], &["--features", "aws"], &["--features", "local"], &["--features", "docker"]] {
         run(cargo()
@@ -88,6 +94,7 @@ fn test() -> Result {
     run(tools::with_venv(cargo().args(["test", "--workspace", "--all-targets"]), &venv))?;
     // Doctests are not part of --all-targets.
     run(tools::with_venv(cargo().args(["test", "--workspace", "--doc"]), &venv))?;
+    package::package_libraries()?;
     lint_templates(&venv)?;
     eprintln!("xtask: all checks passed");
     Ok(())

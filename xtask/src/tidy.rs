@@ -49,6 +49,8 @@ pub const SDK_ALLOWED: &[&str] = &[
     // The DynamoDB store's layouts (`dynamo/counter.rs`): part of the same adapter.
     "crates/watchbot-progress/src/dynamo/",
     "crates/watchbot-progress/src/address.rs",
+    // The SDK crates of the progress API, re-exported for its users (no code).
+    "crates/watchbot-progress/src/sdk.rs",
 ];
 
 /// The one file that loads aws-config's standard chain (which reads `AWS_*` variables and profiles).
@@ -83,6 +85,8 @@ pub const ENV_ALLOWED: &[&str] = &[
     "crates/watchbot-cli/src/cmd/local.rs",
     "crates/watchbot-cli/src/cmd/progress.rs",
     "crates/watchbot-cli/src/cmd/log.rs",
+    // Not configuration: the environment is the input `decrypt-env` decrypts (and hands to its command).
+    "crates/watchbot-cli/src/cmd/decrypt_env.rs",
     // `WATCHBOT_DEBUG`: whether a failure also prints the full underlying error.
     "crates/watchbot-cli/src/lib.rs",
     "crates/watchbot-log/src/lib.rs",
@@ -160,6 +164,43 @@ pub fn check_pure_manifests(root: &Path) -> Vec<String> {
     problems
 }
 
+/// The README's Rust examples are compiled: none is `ignore`, and each appears line for line in a documentation
+/// example of a crate's sources (whose hidden `# ` lines may add a `main` and the setup), which `cargo test --doc`
+/// compiles and runs.
+pub fn check_readme_examples(readme: &str, sources: &[Source]) -> Vec<String> {
+    let docs: Vec<String> = sources.iter().filter(|s| is_product_source(&s.path)).map(|s| doc_text(&s.text)).collect();
+    let mut problems = Vec::new();
+    let mut lines = readme.lines().enumerate();
+    while let Some((number, line)) = lines.next() {
+        let Some(lang) = line.strip_prefix("```").filter(|lang| lang.starts_with("rust")) else { continue };
+        let block: Vec<&str> = lines.by_ref().map(|(_, l)| l).take_while(|l| !l.starts_with("```")).collect();
+        if lang.contains("ignore") {
+            problems.push(format!("README.md:{}: a Rust example marked `{lang}` is not compiled", number + 1));
+        } else if !docs.iter().any(|doc| doc.contains(&format!("\n{}\n", block.join("\n")))) {
+            problems.push(format!(
+                "README.md:{}: this Rust example is in no crate's documentation, so no doctest compiles it",
+                number + 1
+            ));
+        }
+    }
+    problems
+}
+
+/// The documentation comments of a file as text, without their hidden (`# `) example lines.
+fn doc_text(text: &str) -> String {
+    let mut doc = String::from("\n");
+    for line in text.lines().map(str::trim_start) {
+        let Some(rest) = line.strip_prefix("//!").or_else(|| line.strip_prefix("///")) else { continue };
+        let rest = rest.strip_prefix(' ').unwrap_or(rest);
+        if rest == "#" || rest.starts_with("# ") {
+            continue;
+        }
+        doc.push_str(rest);
+        doc.push('\n');
+    }
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +229,8 @@ mod tests {
             "watchbot-template, watchbot-log and watchbot-sqlite link no AWS SDK",
             check_pure_manifests(&crate::root()),
         );
+        let readme = std::fs::read_to_string(crate::root().join("README.md")).unwrap_or_default();
+        assert_clean("the README's Rust examples are doctests", check_readme_examples(&readme, &sources));
     }
 
     fn file(path: &str, text: &str) -> Vec<Source> {
@@ -216,5 +259,11 @@ mod tests {
         assert_eq!(check_no_ignored_tests(&ignored).len(), 1);
         let test_support = file("crates/watchbot-testing/src/lib.rs", "//! T.\nuse aws_config::SdkConfig;\n");
         assert!(check_sdk_use(&test_support).is_empty());
+        let documented =
+            file("crates/watchbot-log/src/lib.rs", "//! ```\n//! # fn main() {\n//! let x = 1;\n//! ```\n");
+        assert!(check_readme_examples("```rust\nlet x = 1;\n```\n", &documented).is_empty());
+        assert_eq!(check_readme_examples("```rust\nlet y = 2;\n```\n", &documented).len(), 1);
+        assert_eq!(check_readme_examples("```rust,ignore\nlet x = 1;\n```\n", &documented).len(), 1);
+        assert!(check_readme_examples("```sh\nls\n```\n", &documented).is_empty());
     }
 }

@@ -49,6 +49,8 @@ enum Command {
     Logs(cmd::logs::Args),
     /// Serve a dashboard of a queue in the browser: counts, outcomes, failures, dead letters, jobs.
     Dashboard(cmd::dashboard::Args),
+    /// Decrypt the environment's `secure:` (KMS) values: exec COMMAND with them, or print `export` lines for eval.
+    DecryptEnv(cmd::decrypt_env::Args),
 }
 
 /// Set (to anything) to print the full underlying error after a failure's one line.
@@ -89,6 +91,7 @@ fn dispatch(cli: Cli) -> ExitCode {
         Command::DeadLetter(args) => cmd::dead_letter::run(args),
         Command::Logs(args) => cmd::logs::run(args),
         Command::Dashboard(args) => cmd::dashboard::run(args),
+        Command::DecryptEnv(args) => cmd::decrypt_env::run(args),
     };
     report(result)
 }

@@ -8,7 +8,7 @@
 //!
 //! - [`log!`] writes one line to stdout with the process's `$MessageId` (the task environment watchbot gives a worker).
 //! - [`Logger`] is the typed form: a message id, a [`Format`] (text or JSON lines) and a [`Clock`] (a seam for tests).
-//! - [`PrefixWriter`] (sync, [`std::io::Write`]) and [`AsyncPrefixWriter`] (tokio [`AsyncWrite`]) prefix every line
+//! - [`PrefixWriter`] (sync, [`std::io::Write`]) and [`AsyncPrefixWriter`] (tokio [`AsyncWrite`](tokio::io::AsyncWrite)) prefix every line
 //!   written through them, so a child's stdout can be piped through one (the original's `logStream`). A partial line
 //!   is held until its newline, until it reaches [`WriterConfig::max_line`] bytes, or until the writer is done with
 //!   it: sync `flush`/`finish`/drop, async `shutdown`/[`AsyncPrefixWriter::flush_partial_line`]. The async `flush`
@@ -16,6 +16,47 @@
 //!   Bytes that are not UTF-8 pass through unchanged in text format (JSON lines replace them with U+FFFD).
 //!
 //! When `$MessageId` is unset or empty the id is [`NO_MESSAGE_ID`] (`no-message-id`), not the original's `undefined`.
+//!
+//! In a worker (the README's example; it runs `echo` as the child):
+//!
+//! ```rust
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use std::io::Write;
+//!
+//! watchbot_log::log!("processing {} tiles", 42);           // one line on stdout, $MessageId from the task's env
+//!
+//! // Prefix everything a child writes (the original's logStream); partial lines wait for their newline.
+//! let logger = watchbot_log::Logger::from_env();
+//! let mut child = tokio::process::Command::new("echo").arg("tile 1 of 42")
+//!     .stdout(std::process::Stdio::piped()).spawn()?;
+//! let mut out = logger.async_writer(tokio::io::stdout());
+//! tokio::io::copy(&mut child.stdout.take().unwrap(), &mut out).await?;
+//! tokio::io::AsyncWriteExt::shutdown(&mut out).await?;      // writes a last line without newline
+//!
+//! let mut sync = logger.writer(std::io::stderr());          // std::io::Write works the same way
+//! writeln!(sync, "done")?;
+//! # child.wait().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A fixed message id and clock give a line to compare:
+//!
+//! ```rust
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use watchbot_log::{FixedClock, Logger};
+//!
+//! let logger = Logger::new(Some("e2c045cc-5606-4950-964b-20877900bccb"))
+//!     .with_clock(FixedClock(UNIX_EPOCH + Duration::from_secs(1_469_664_757)));
+//! assert_eq!(
+//!     logger.render("eggs and beans"),
+//!     "[Thu, 28 Jul 2016 00:12:37 GMT] [worker] [e2c045cc-5606-4950-964b-20877900bccb] eggs and beans\n"
+//! );
+//! ```
+
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
 
 mod writer;
 

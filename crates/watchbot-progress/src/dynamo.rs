@@ -1,6 +1,7 @@
 //! The DynamoDB store: a table with hash key `id` (string), as the template creates it, holding jobs of both layouts.
 //!
-//! A job's item: `id` (S), `total` (N), `error` (S), `metadata` (S, JSON text), `reduceSent` (BOOL), and
+//! A job's item: `id` (S), `total` (N), `error` (S), `metadata` (the JSON value's DynamoDB form, a map `M` for an
+//! object, as the original writes it; [`item`] reads every form either side writes), `reduceSent` (BOOL), and
 //! - set layout (the original's): `parts` (NS of the parts not yet complete; DynamoDB removes the attribute when the
 //!   set becomes empty);
 //! - counter layout: `remaining` (N), and one item `{id: "<job>\u{1f}<part>"}` per completed part
@@ -18,10 +19,11 @@
 //! error, so telling the cases apart needs no second request either.
 
 mod counter;
+mod item;
 
 use crate::{
     Completion, Error, JobList, JobState, LIST_SCAN_PAGES, Layout, PART_SEPARATOR, SetTotal, Store, check_job,
-    check_part, check_text, check_total, not_pending,
+    check_metadata, check_part, check_reason, check_total, not_pending,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -150,42 +152,24 @@ fn malformed(job: &str, reason: &str) -> Error {
     Error::Malformed { job: job.to_owned(), reason: reason.to_owned() }
 }
 
-/// The pending parts: an absent attribute is the empty set.
-fn parts(job: &str, item: &Item) -> Result<Vec<u64>, Error> {
-    match item.get("parts") {
-        None => Ok(Vec::new()),
-        Some(AttributeValue::Ns(parts)) => parts
-            .iter()
-            .map(|p| p.parse().map_err(|_| malformed(job, "`parts` holds a number that is not a part number")))
-            .collect(),
-        Some(_) => Err(malformed(job, "`parts` is not a number set")),
-    }
-}
-
 /// Whether an item is in the counter layout's shape.
 fn is_counter(item: &Item) -> bool {
     item.contains_key("remaining")
 }
 
-/// The state of a job's item; `part_complete` is the answer for the part asked about, read by the caller.
+/// The state of a job's item; `part_complete` is the answer for the part asked about, read by the caller. An item
+/// without a total (the original's writes to a job before its set-total) has total 0 and no part complete.
 fn job_state(job: &str, item: &Item, part_complete: Option<bool>) -> Result<JobState, Error> {
-    let total = number(job, item, "total")?;
-    let remaining = if is_counter(item) { number(job, item, "remaining")? } else { parts(job, item)?.len() as u64 };
-    let metadata = match item.get("metadata") {
-        None => None,
-        Some(AttributeValue::S(text)) => {
-            Some(serde_json::from_str(text).map_err(|_| malformed(job, "`metadata` is not JSON text"))?)
-        }
-        Some(_) => return Err(malformed(job, "`metadata` is not a string")),
+    let (total, remaining) = match item::total(item) {
+        None => (0, 0),
+        Some(total) if is_counter(item) => (total, number(job, item, "remaining")?),
+        Some(total) => (total, item::pending(item, None).0),
     };
     Ok(JobState {
         total,
         remaining,
-        failed: match item.get("error") {
-            Some(AttributeValue::S(reason)) => Some(reason.clone()),
-            _ => None,
-        },
-        metadata,
+        failed: item::error(item),
+        metadata: item::metadata(item),
         reduce_sent: matches!(item.get("reduceSent"), Some(AttributeValue::Bool(true))),
         part_complete,
     })
@@ -204,7 +188,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .item("id", AttributeValue::S(job.to_owned()))
             .item("total", AttributeValue::N(total.to_string()))
-            .item(name, value)
+            .item(name, value.clone())
             .condition_expression("attribute_not_exists(#id)")
             .expression_attribute_names("#id", "id")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -224,7 +208,15 @@ impl Store for DynamoStore {
                     Some(old) => old,
                     None => self.get(job).await?.ok_or_else(|| malformed(job, "vanished during set-total"))?,
                 };
-                let existing = number(job, &old, "total")?;
+                let existing = match item::total(&old) {
+                    Some(existing) => existing,
+                    // An item the original's workers made before the total (its fail-job, set-metadata, ...): the
+                    // total is added, and what they wrote is kept, as the original's set-total keeps it.
+                    None => match self.add_total(job, total, (name, value)).await? {
+                        None => return Ok(SetTotal::Created),
+                        Some(existing) => existing,
+                    },
+                };
                 if existing == total {
                     Ok(SetTotal::AlreadySet)
                 } else {
@@ -259,27 +251,29 @@ impl Store for DynamoStore {
             check_job(job)?;
         }
         let Some(item) = self.get(job).await? else { return Ok(None) };
-        let total = number(job, &item, "total")?;
-        let part_complete = match part {
-            Some(part) if part > total => return Err(Error::PartOutOfRange { job: job.to_owned(), part, total }),
+        let part_complete = match (part, item::total(&item)) {
+            (None, _) => None,
+            // No total yet: no part is complete.
+            (Some(_), None) => Some(false),
+            (Some(part), Some(total)) if part > total => {
+                return Err(Error::PartOutOfRange { job: job.to_owned(), part, total });
+            }
             // The second read: the part's own item.
-            Some(part) if is_counter(&item) => Some(counter::part_recorded(self, job, part).await?),
-            Some(part) => Some(!parts(job, &item)?.contains(&part)),
-            None => None,
+            (Some(part), Some(_)) if is_counter(&item) => Some(counter::part_recorded(self, job, part).await?),
+            (Some(part), Some(_)) => Some(!item::pending(&item, Some(part)).1),
         };
         Ok(Some(job_state(job, &item, part_complete)?))
     }
 
     async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
-        check_text(job, "the reason", reason)?;
+        check_reason(job, reason)?;
         self.update_existing(job, "SET #error = :v", ("#error", "error"), AttributeValue::S(reason.to_owned())).await
     }
 
     async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
-        let text = metadata.to_string();
-        check_text(job, "the metadata", &text)?;
-        let text = AttributeValue::S(text);
-        self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), text).await
+        check_metadata(job, metadata, &metadata.to_string())?;
+        let value = item::to_attribute(metadata);
+        self.update_existing(job, "SET #metadata = :v", ("#metadata", "metadata"), value).await
     }
 
     async fn reduce_sent(&self, job: &str) -> Result<bool, Error> {
@@ -387,8 +381,33 @@ impl DynamoStore {
                 if is_counter(&old) {
                     return Ok(Attempt::OtherLayout);
                 }
-                let total = number(job, &old, "total")?;
-                not_pending(job, part, total, parts(job, &old)?.len() as u64).map(Attempt::Done)
+                let Some(total) = item::total(&old) else { return Err(Error::UnknownJob { job: job.to_owned() }) };
+                not_pending(job, part, total, item::pending(&old, None).0).map(Attempt::Done)
+            }
+            Err(error) => Err(self.failed("UpdateItem", error)),
+        }
+    }
+
+    /// Adds a total (and the layout's parts) to an item that has none; `Some(total)` when another call added one
+    /// first.
+    async fn add_total(&self, job: &str, total: u64, parts: (&str, AttributeValue)) -> Result<Option<u64>, Error> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(job.to_owned()))
+            .update_expression("SET #total = :total, #parts = :parts")
+            .condition_expression("attribute_exists(#id) AND attribute_not_exists(#total)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_names("#parts", parts.0)
+            .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+            .expression_attribute_values(":parts", parts.1);
+        match update_retrying_conflicts(request).await {
+            Ok(_) => Ok(None),
+            Err(error) if is_condition_failure(&error) => {
+                let item = self.get(job).await?.ok_or_else(|| malformed(job, "vanished during set-total"))?;
+                item::total(&item).map(Some).ok_or_else(|| malformed(job, "vanished during set-total"))
             }
             Err(error) => Err(self.failed("UpdateItem", error)),
         }

@@ -14,8 +14,8 @@
 //! so what runs locally runs in production.
 
 use crate::{
-    Completion, Error, JobList, JobState, Layout, SetTotal, Store, check_job, check_part, check_text, check_total,
-    not_pending,
+    Completion, Error, JobList, JobState, Layout, SetTotal, Store, check_job, check_metadata, check_part, check_reason,
+    check_total, not_pending,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -224,13 +224,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn fail_job(&self, job: &str, reason: &str) -> Result<(), Error> {
-        check_text(job, "the reason", reason)?;
+        check_reason(job, reason)?;
         self.update_existing(job, "UPDATE progress_jobs SET error = ?2 WHERE id = ?1", reason.to_owned()).await
     }
 
     async fn set_metadata(&self, job: &str, metadata: &Value) -> Result<(), Error> {
         let text = metadata.to_string();
-        check_text(job, "the metadata", &text)?;
+        check_metadata(job, metadata, &text)?;
         self.update_existing(job, "UPDATE progress_jobs SET metadata = ?2 WHERE id = ?1", text).await
     }
 

@@ -18,10 +18,70 @@
 //! (the original answered "done"); `set_total` on an existing job with another total is an error and with the same
 //! total a no-op (the original silently reset progress); parts outside `1..=total` are errors; every write to an
 //! unknown job is an error.
+//!
+//! Set a total, complete parts and learn which call finished the job, on the embedded store (a SQLite file; in
+//! production the same calls go to DynamoDB):
+//!
+//! ```rust
+//! use watchbot_progress::{SetTotal, Store};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), watchbot_progress::Error> {
+//! let dir = tempfile::tempdir().expect("a temporary folder");
+//! let path = dir.path().join("progress.sqlite");
+//! let store = watchbot_progress::open(path.to_str().unwrap(), None).await?;
+//! assert_eq!(store.set_total("job-1", 3).await?, SetTotal::Created);
+//! let mut finishers = Vec::new();
+//! for part in [2, 1, 3, 3] {
+//!     let done = store.complete_part("job-1", part).await?;
+//!     if done.finished_job {
+//!         finishers.push(part); // the one call that should send the reduce message
+//!     }
+//! }
+//! assert_eq!(finishers, [3]); // the replay of part 3 finished nothing
+//! let status = store.status("job-1", Some(2)).await?;
+//! assert_eq!(status_json(status.as_ref()).to_string(), r#"{"progress":1,"partComplete":true}"#);
+//! # Ok(())
+//! # }
+//! # use watchbot_progress::status_json;
+//! ```
+//!
+//! On AWS, with the table the template's `reduce` option creates (the README's example; not run here, it needs
+//! AWS):
+//!
+//! ```rust,no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (job, part) = ("job-1", 7);
+//! use watchbot_progress::Store;
+//!
+//! let address = std::env::var("ProgressTable")?;
+//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let store = watchbot_progress::open(&address, Some(&sdk)).await?;   // new jobs in the counter layout
+//! // let store = store.with_layout(watchbot_progress::Layout::Set);     // ... or in the original's
+//! store.set_total(job, 200).await?;
+//! let done = store.complete_part(job, part).await?;
+//! if done.finished_job {
+//!     // this call completed the last part: send the reduce message (once)
+//! }
+//! let status = store.status(job, None).await?;                // Option<JobState>
+//! println!("{}", watchbot_progress::status_json(status.as_ref()));   // the original's JSON, byte for byte
+//! # Ok(())
+//! # }
+//! ```
+
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
 
 mod address;
 mod dynamo;
 mod embedded;
+mod js;
+pub mod sdk;
+
+/// The embedded store's SQLite layer, whose errors [`Error::Database`] carries (and its `rusqlite`, whose errors
+/// [`Error::Sqlite`] carries).
+pub use watchbot_sqlite;
 
 pub use address::{Address, AddressError, open};
 pub use dynamo::DynamoStore;
@@ -84,6 +144,7 @@ impl FromStr for Layout {
 
 /// What went wrong in a progress operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The job has no record (set-total was never called for it).
     #[error("job {job:?} not found (set its total first)")]
@@ -181,7 +242,8 @@ pub struct Completion {
 /// A job's record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
-    /// Number of parts.
+    /// Number of parts; 0 for a record without one (in a table shared with the original's workers, whose
+    /// fail-job, set-metadata, complete-part and reduce-sent create a record for a job that has no total yet).
     pub total: u64,
     /// Parts not yet complete.
     pub remaining: u64,
@@ -205,9 +267,9 @@ impl JobState {
         ((u128::from(self.total - self.remaining.min(self.total)) * 100) / u128::from(self.total)) as u64
     }
 
-    /// All parts are complete.
+    /// All parts are complete (never for a record without a total).
     pub fn is_complete(&self) -> bool {
-        self.remaining == 0
+        self.total > 0 && self.remaining == 0
     }
 }
 
@@ -221,7 +283,7 @@ fn progress_number(percent: u64) -> Value {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
-    /// Fraction of parts complete, floored to two decimals.
+    /// Fraction of parts complete, floored to two decimals; `null` for a record without a total, as the original.
     pub progress: Value,
     /// The fail-job reason.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,19 +299,48 @@ pub struct StatusReport {
     pub reduce_sent: Option<bool>,
 }
 
-/// The status report of a job's record (`None`: unknown job).
+/// The status report of a job's record (`None`: unknown job). As in the original, a `failed` or `metadata` that
+/// JavaScript finds false (an empty reason; metadata `null`, `false`, `0` or `""`) is left out.
 pub fn status_json(state: Option<&JobState>) -> StatusReport {
     match state {
         None => {
             StatusReport { progress: json!(0), failed: None, metadata: None, part_complete: None, reduce_sent: None }
         }
         Some(state) => StatusReport {
-            progress: progress_number(state.progress_percent()),
-            failed: state.failed.clone(),
-            metadata: state.metadata.clone(),
+            // The original divides by a missing total: NaN, which JSON.stringify writes as null.
+            progress: if state.total == 0 { Value::Null } else { progress_number(state.progress_percent()) },
+            failed: state.failed.clone().filter(|reason| !reason.is_empty()),
+            metadata: state.metadata.clone().filter(js::is_truthy),
             part_complete: state.part_complete,
             reduce_sent: state.reduce_sent.then_some(true),
         },
+    }
+}
+
+/// The report exactly as the original's `watchbot-progress status` prints it (`JSON.stringify`): its keys in
+/// order, numbers as JavaScript writes them (`1e+21`; integers beyond 2^53 rounded to a double, as it reads them),
+/// an object's integer-like keys first. `serde_json::to_string` of the report has the same keys and values but
+/// writes numbers its own way.
+impl std::fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::from("{\"progress\":");
+        js::write_json(&mut out, &self.progress);
+        if let Some(failed) = &self.failed {
+            out.push_str(",\"failed\":");
+            js::write_string(&mut out, failed);
+        }
+        if let Some(metadata) = &self.metadata {
+            out.push_str(",\"metadata\":");
+            js::write_json(&mut out, metadata);
+        }
+        if let Some(part_complete) = self.part_complete {
+            out.push_str(if part_complete { ",\"partComplete\":true" } else { ",\"partComplete\":false" });
+        }
+        if self.reduce_sent == Some(true) {
+            out.push_str(",\"reduceSent\":true");
+        }
+        out.push('}');
+        f.write_str(&out)
     }
 }
 
@@ -289,8 +380,8 @@ pub fn status_json_detailed(job: &str, state: Option<&JobState>) -> DetailedStat
         job: job.to_owned(),
         exists: state.is_some(),
         progress: report.progress,
-        total: state.map(|s| s.total),
-        remaining: state.map(|s| s.remaining),
+        total: state.map(|s| s.total).filter(|total| *total > 0),
+        remaining: state.filter(|s| s.total > 0).map(|s| s.remaining),
         complete: state.is_some_and(JobState::is_complete),
         failed: report.failed,
         metadata: report.metadata,
@@ -434,6 +525,37 @@ pub(crate) fn check_text(job: &str, what: &str, text: &str) -> Result<(), Error>
         )));
     }
     Ok(())
+}
+
+/// A fail-job reason: not empty (the original's status would not show an empty one), within [`MAX_TEXT`].
+pub(crate) fn check_reason(job: &str, reason: &str) -> Result<(), Error> {
+    check_text(job, "the reason", reason)?;
+    if reason.is_empty() {
+        return Err(Error::Invalid("the reason must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// Metadata both stores keep alike: its JSON text within [`MAX_TEXT`], nested at most 32 levels (the `metadata`
+/// attribute itself counted, as DynamoDB counts) and with numbers
+/// in DynamoDB's range (magnitudes from 1e-130 to below 1e126, or 0), which DynamoDB would otherwise refuse.
+pub(crate) fn check_metadata(job: &str, metadata: &Value, text: &str) -> Result<(), Error> {
+    fn walk(value: &Value, depth: usize) -> Result<(), String> {
+        if depth > 31 {
+            return Err("is nested more than 32 levels deep (DynamoDB's limit)".into());
+        }
+        match value {
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 0.0 || (1e-130..1e126).contains(&x.abs()) => Ok(()),
+                _ => Err(format!("holds the number {n}, outside DynamoDB's range (1e-130 to 1e126)")),
+            },
+            Value::Array(items) => items.iter().try_for_each(|item| walk(item, depth + 1)),
+            Value::Object(map) => map.values().try_for_each(|item| walk(item, depth + 1)),
+            _ => Ok(()),
+        }
+    }
+    check_text(job, "the metadata", text)?;
+    walk(metadata, 0).map_err(|why| Error::Invalid(format!("the metadata {why}")))
 }
 
 /// Part numbers start at 1.

@@ -8,6 +8,8 @@
 //! aws-smithy-mocks (`dynamo_mocks.rs`); the embedded store runs truly concurrent here. The many-processes case of
 //! the embedded store lives in the CLI tests (`tests/progress.rs`), which spawn the built `watchbot-progress`.
 
+mod original;
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
@@ -230,6 +232,13 @@ async fn failure_metadata_and_reduce<S: Store>(store: &S) {
         matches!(store.set_metadata(&job, &json!(long)).await, Err(Error::Invalid(text)) if text.contains("metadata"))
     );
     store.set_metadata(&job, &json!("x".repeat(MAX_TEXT - 2))).await.expect("metadata at the limit fits");
+    // What DynamoDB refuses (a number out of its range, nesting over 32 levels) is refused by both stores alike.
+    let too_deep = (0..32).fold(json!(1), |inner, _| json!([inner]));
+    for bad in [json!({"n": 1e300}), json!([1e-200]), too_deep] {
+        assert!(matches!(store.set_metadata(&job, &bad).await, Err(Error::Invalid(t)) if t.contains("metadata")));
+    }
+    let deepest = (0..31).fold(json!(-1.5e125), |inner, _| json!([inner]));
+    store.set_metadata(&job, &deepest).await.expect("31 levels below the attribute and a number in range fit");
     assert_eq!(store.status(&job, None).await.unwrap().unwrap().failed.as_deref(), Some("disk full on part 2"));
 }
 

@@ -30,6 +30,13 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(example()).unwrap();
 //! ```
 
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
+
+/// The SQLite binding whose types this API takes and gives (`Connection` in [`Database::call`], the errors), so that
+/// a user names the same version without a dependency of their own.
+pub use rusqlite;
+
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

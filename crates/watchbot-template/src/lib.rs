@@ -15,6 +15,9 @@
 //! serde_json's `Map` is a `BTreeMap` here (no `preserve_order`), so every object is written with sorted keys and the
 //! same options always give byte-identical JSON.
 
+// Every public item says what it is for (a library users depend on).
+#![warn(missing_docs)]
+
 mod build;
 mod container;
 mod error;

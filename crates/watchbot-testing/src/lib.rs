@@ -1,6 +1,6 @@
 //! Test support shared by every crate's tests: one moto server per test binary, on a free loopback port; programs
-//! run with deadlines ([`process`]); the ECS client that repairs moto's answers ([`ecs`], feature `ecs`); the test
-//! worker image and an Engine client ([`docker`], feature `docker`).
+//! run with deadlines ([`process`]); the ECS client that repairs moto's answers (`ecs`, feature `ecs`); the test
+//! worker image and an Engine client (`docker`, feature `docker`).
 //!
 //! [`moto()`] starts `moto`'s threaded server the first time it is called in a test binary and hands back a
 //! [`Moto`] that every test of that binary shares. Tests isolate themselves with [`unique_name`] (moto keeps one

@@ -1,5 +1,5 @@
 //! The watcher's own terminal output: every line the watcher writes to stdout or stderr (events, forwarded task
-//! output, local notifications) goes through [`write`], which writes whole lines under one lock. A front end that
+//! output, local notifications) goes through [`write()`], which writes whole lines under one lock. A front end that
 //! draws a live status line on stderr (`watchbot local`) sets it with [`set_status`]: each write then clears that
 //! line first and redraws it after, so output and the status line never share a line.
 

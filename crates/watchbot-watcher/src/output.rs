@@ -1,5 +1,5 @@
 //! A task's output, captured by its runner: bytes in, whole lines out. Each line is forwarded to the watcher's own
-//! output ([`OutputSink`]; by default the [`console`](crate::console)) prefixed with the message id by
+//! output ([`OutputSink`]; by default the [`crate::console`]) prefixed with the message id by
 //! `watchbot-log` (`[<time>] [worker] [<message id>] line`, or a JSON line), and the last
 //! [`OutputConfig::tail_bytes`] of it are kept for the notification and the history ([`TaskOutput::Tail`]).
 //!

@@ -114,6 +114,7 @@ impl Program {
 
 /// Why a service stopped before or instead of a graceful stop: one line, and its [`Exit`] class.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// A missing or malformed environment variable.
     #[error(transparent)]

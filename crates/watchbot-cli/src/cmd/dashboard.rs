@@ -31,8 +31,8 @@ pub struct Args {
     /// The token the page asks for (required off loopback; on loopback without it, a random one is embedded).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
-    /// The reduce-mode progress table (DynamoDB table or SQLite path) [default: <state>/progress.sqlite, or the
-    /// stack's <prefix>ProgressTable]
+    /// The reduce-mode progress table (DynamoDB table or SQLite path) (default: `<state>/progress.sqlite`, or the
+    /// stack's `<prefix>ProgressTable`)
     #[arg(long, value_name = "ADDRESS")]
     pub progress_table: Option<String>,
 }

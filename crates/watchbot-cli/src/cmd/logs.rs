@@ -26,7 +26,7 @@ pub struct Args {
     /// The state folder of `watchbot local` [default: .watchbot].
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// A deployed stack: search its log group (<prefix>LogGroup).
+    /// A deployed stack: search its log group (`<prefix>LogGroup`).
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// The stack's logical-id prefix (the template's `prefix` option).

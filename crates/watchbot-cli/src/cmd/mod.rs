@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 pub mod dead_letter;
+pub mod decrypt_env;
 pub mod local;
 pub mod log;
 pub mod logs;

@@ -285,7 +285,8 @@ async fn execute(store: &AnyStore, job: &str, request: Request, detailed: bool) 
 }
 
 fn status_line(job: &str, state: Option<&JobState>, detailed: bool) -> String {
-    if detailed { to_json(&status_json_detailed(job, state)) } else { to_json(&status_json(state)) }
+    // The plain form byte for byte as the original prints it (`StatusReport`'s Display).
+    if detailed { to_json(&status_json_detailed(job, state)) } else { status_json(state).to_string() }
 }
 
 /// Polls the status until the job completes (exit 0) or fails (exit 1). On a terminal an indicatif bar is redrawn;

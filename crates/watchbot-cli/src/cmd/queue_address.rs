@@ -25,7 +25,7 @@ pub struct QueueArgs {
     /// The dead-letter queue, instead of the one the work queue's RedrivePolicy names.
     #[arg(long, value_name = "URL", global = true, conflicts_with = "state")]
     pub dead_letter_queue_url: Option<String>,
-    /// A deployed watchbot stack: its <prefix>Queue and <prefix>DeadLetterQueue.
+    /// A deployed watchbot stack: its `<prefix>Queue` and `<prefix>DeadLetterQueue`.
     #[arg(long, value_name = "NAME", global = true)]
     pub stack: Option<String>,
     /// The stack's logical-id prefix (the template's `prefix` option).

@@ -57,7 +57,7 @@ pub struct Args {
     /// Comma-separated security group ids, for FARGATE [env: SecurityGroups].
     #[arg(long, value_name = "IDS")]
     pub security_groups: Option<String>,
-    /// Capacity providers instead of a launch type, NAME[:WEIGHT[:BASE]],... e.g. FARGATE_SPOT:3,FARGATE:1:1
+    /// Capacity providers instead of a launch type, NAME:WEIGHT:BASE,... (WEIGHT and BASE optional), e.g. FARGATE_SPOT:3,FARGATE:1:1
     /// [env: CapacityProviderStrategy].
     #[arg(long, value_name = "STRATEGY")]
     pub capacity_provider_strategy: Option<String>,

@@ -141,7 +141,8 @@ pub(super) async fn complete(store: &DynamoStore, job: &str, part: u64) -> Resul
             Some(Some(item)) if !super::is_counter(item) => return Ok(Attempt::OtherLayout),
             Some(Some(item)) => item,
         };
-        let (total, remaining) = (number(job, item, "total")?, number(job, item, "remaining")?);
+        let Some(total) = super::item::total(item) else { return Err(Error::UnknownJob { job: job.to_owned() }) };
+        let remaining = number(job, item, "remaining")?;
         if part > total {
             return Err(Error::PartOutOfRange { job: job.to_owned(), part, total });
         }

@@ -85,6 +85,7 @@ pub const DEFAULT_FAILURE_RATE_PERIODS: u64 = 5;
 
 /// Memory/CPU of the worker container. Each value is a number or a CloudFormation intrinsic.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Reservation {
     /// Hard limit in MiB (`Memory`): the container is killed above it.
     pub memory: Option<Value>,
@@ -110,8 +111,10 @@ pub enum BillingMode {
 }
 
 /// Validated watchbot options. Values that CloudFormation users pass as references are kept as JSON: a string or
-/// an intrinsic object (`{"Ref": ...}`, `{"Fn::...": ...}`).
+/// an intrinsic object (`{"Ref": ...}`, `{"Fn::...": ...}`). Made from JSON (`Options::from_json_str`); it grows with
+/// every new option, so it is `#[non_exhaustive]`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Options {
     /// ECS cluster (ARN or name) the watchers and workers run on.
     pub cluster: Value,
@@ -143,22 +146,33 @@ pub struct Options {
     pub reduce: bool,
     /// The progress table's billing, with its capacity when provisioned.
     pub billing_mode: BillingMode,
+    /// Watcher tasks (the service's `DesiredCount`).
     pub watchers: u64,
+    /// Tasks at once per watcher (its `Concurrency`).
     pub workers: u64,
+    /// Exponential backoff of returned messages (the watcher's `ExponentialBackoff`).
     pub backoff: bool,
     /// ARN of a Lambda function that receives the log group's events.
     pub log_aggregation_function: Option<Value>,
     /// `(host path, container path)` pairs.
     pub mounts: Vec<(String, String)>,
+    /// The worker container's memory and CPU.
     pub reservation: Reservation,
+    /// Seconds a task may run (the queue's visibility timeout and the watcher's `MessageTimeout`).
     pub message_timeout: u64,
+    /// Seconds the queue keeps a message.
     pub message_retention: u64,
     /// Receives before a message moves to the dead-letter queue.
     pub dead_letter_threshold: u64,
+    /// Visible messages above which the queue-size alarm fires.
     pub alarm_threshold: u64,
+    /// Five-minute periods the queue size must stay above the threshold.
     pub alarm_periods: u64,
+    /// The watcher logs at `debug` instead of `info`.
     pub debug_logs: bool,
+    /// Receives of a message whose failures stay quiet (the watcher's `NotifyAfterRetries`).
     pub notify_after_retries: u64,
+    /// The worker container runs privileged.
     pub privileged: bool,
     /// KMS key ARN the worker may decrypt with (encrypted environment).
     pub kms_key: Option<Value>,

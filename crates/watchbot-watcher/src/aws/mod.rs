@@ -4,6 +4,7 @@
 
 pub mod ecs;
 pub mod error;
+pub mod kms;
 pub mod logs;
 pub mod metrics;
 pub mod operator;
@@ -11,3 +12,7 @@ pub mod sdk;
 pub mod sns;
 pub mod sqs;
 pub mod stack;
+
+/// The SDK crates whose types the adapters take (`aws_config::SdkConfig` in [`sdk::Aws::new`]), re-exported so that
+/// a user names the same versions without a dependency of their own.
+pub use aws_config;

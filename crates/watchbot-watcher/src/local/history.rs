@@ -58,6 +58,7 @@ const COLUMNS: &str = "message_id, subject, receive_count, started_ms, ended_ms,
 
 /// What went wrong with the history file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HistoryError {
     /// The state folder has no history (no `watchbot local` ran there, or an older one without history).
     #[error("no attempt history in {}: run `watchbot local --state {}` first", .0.display(), .0.display())]

@@ -9,3 +9,7 @@ pub mod process;
 pub mod program;
 pub mod queue;
 mod slots;
+
+/// The SQLite layer whose errors (and `rusqlite`'s) the queue's and the history's errors carry, re-exported so that a
+/// user names the same versions without a dependency of their own.
+pub use watchbot_sqlite;

@@ -2,7 +2,7 @@
 //!
 //! One child per task. Its environment is the watcher's own (so `PATH`, `HOME`, AWS settings work) plus the task's
 //! [`TaskSpec::env`]; stdin is `/dev/null` (a worker must not read the watcher's terminal); stdout and stderr are
-//! pipes read by the runner ([`output`] below): every line is forwarded to the watcher's own stdout or stderr with
+//! pipes read by the runner (`output` below): every line is forwarded to the watcher's own stdout or stderr with
 //! the message id, and the last `tail_bytes` of each attempt are kept for [`TaskRunner::output`]. Each child leads its own process group, so `stop` reaches the worker's own children too (a shell
 //! script's `sleep`, a pipeline), and a Ctrl-C in the terminal reaches only the watcher, which then stops its tasks
 //! gracefully.
@@ -16,7 +16,7 @@
 //! `kill -9` (or crashing) does not leave a worker running unheld, whose message would reappear after one heartbeat
 //! window and run a second time beside it. It reaches the direct child only: a worker's own children (a shell
 //! script's commands) are the worker's to stop. Setting it costs nothing extra: children are started by a
-//! vfork-style `clone` that copies nothing of the watcher (see [`spawn`] for how, and why not `std::process`).
+//! vfork-style `clone` that copies nothing of the watcher (see `spawn` for how, and why not `std::process`).
 //!
 //! A command that cannot be started (missing program, not executable, bad working folder) is still reported as
 //! [`Launch::Started`]: its handle polls as `Stopped { exit_code: None, reason: "failed to start: ..." }`, so the loop

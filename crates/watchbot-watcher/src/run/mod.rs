@@ -135,6 +135,7 @@ pub struct RunSummary {
 
 /// Why the loop could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The config makes no sense.
     #[error("invalid watcher config: {0}")]

@@ -15,13 +15,37 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueCall {
     /// `receive(max, wait)` and the message ids it returned.
-    Receive { at: Duration, max: u8, wait: Duration, got: Vec<String> },
+    Receive {
+        /// When, since the queue was made.
+        at: Duration,
+        /// The most messages asked for.
+        max: u8,
+        /// The long poll's wait.
+        wait: Duration,
+        /// The ids received.
+        got: Vec<String>,
+    },
     /// `delete_batch` of these messages.
-    Delete { at: Duration, ids: Vec<String> },
+    Delete {
+        /// When, since the queue was made.
+        at: Duration,
+        /// The ids deleted.
+        ids: Vec<String>,
+    },
     /// `change_visibility_batch`: (message id, timeout) pairs.
-    ChangeVisibility { at: Duration, changes: Vec<(String, Duration)> },
+    ChangeVisibility {
+        /// When, since the queue was made.
+        at: Duration,
+        /// (message id, new visibility timeout) pairs.
+        changes: Vec<(String, Duration)>,
+    },
     /// `send` of this body.
-    Send { at: Duration, body: String },
+    Send {
+        /// When, since the queue was made.
+        at: Duration,
+        /// The body sent.
+        body: String,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,12 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     /// Runs this long, then exits with this code (`None`: killed).
-    Exit { after: Duration, code: Option<i32> },
+    Exit {
+        /// How long it runs.
+        after: Duration,
+        /// Its exit code (`None`: killed).
+        code: Option<i32>,
+    },
     /// Runs until stopped.
     Forever,
     /// The launch is not placed (capacity), with this reason.

@@ -148,6 +148,7 @@ impl LocalQueueConfig {
 
 /// Why the queue could not be opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocalQueueError {
     /// The state folder could not be created.
     #[error("cannot create the state folder {}", path.display())]
