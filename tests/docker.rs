@@ -4,7 +4,7 @@
 //! killed with `kill -9` leaves its container to the next one, which adopts it (the message runs once), timeouts and
 //! SIGTERM stop containers, none is left behind, and without an Engine nothing is received.
 
-use crate::util::{TestCommand, TestDir, counts, lines, summary, watchbot};
+use crate::util::{TestCommand, TestDir, counts, lines, sqs_counts, summary, watchbot};
 use std::path::Path;
 use std::time::Duration;
 use watchbot_testing::docker::{DEFAULT_CMD_LINE, containers_labelled, worker_image, worker_image_with_watchbot};
@@ -330,21 +330,7 @@ fn watch_with_the_docker_runner_runs_each_sqs_message_as_a_container() {
         .env_remove("DOCKER_HOST")
         .deadline(Duration::from_secs(90))
         .spawn();
-    let queue_empty = || {
-        let attributes = runtime.block_on(async {
-            sqs.get_queue_attributes()
-                .queue_url(&queue_url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-                .send()
-                .await
-                .expect("attributes")
-        });
-        let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
-            attributes.attributes().and_then(|a| a.get(&name).cloned()).unwrap_or_default()
-        };
-        count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == "0"
-            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == "0"
-    };
+    let queue_empty = || sqs_counts(&runtime, &sqs, &queue_url) == (0, 0);
     child.wait_for_every(Duration::from_millis(500), "both messages deleted (exit 0 and 3)", || {
         std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0) == 2 && queue_empty()
     });

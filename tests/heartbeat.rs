@@ -4,6 +4,7 @@
 //! deadline), watcher B talks to moto directly and polls all along. A's long task outlives the 60 s heartbeat window;
 //! if A's renewals stalled behind the hung ones, the hold would lapse at 60 s and B would run the task again.
 
+use crate::util::sqs_counts;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -208,17 +209,5 @@ fn a_long_task_runs_once_when_its_first_renewals_hang() {
     assert!(b.events_named("hold_lost").is_empty(), "{}", b.text());
 
     // Nothing left on the queue, visible or not.
-    let attributes = runtime.block_on(async {
-        sqs.get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("queue attributes")
-    });
-    let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
-        attributes.attributes().and_then(|a| a.get(&name).cloned()).unwrap_or_default()
-    };
-    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages), "0");
-    assert_eq!(count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible), "0");
+    assert_eq!(sqs_counts(&runtime, &sqs, &queue_url), (0, 0));
 }

@@ -52,3 +52,22 @@ pub fn summary(stdout: &str) -> BTreeMap<String, u64> {
 pub fn counts(state: &Path) -> QueueCounts {
     LocalQueue::open(state, LocalQueueConfig::default()).unwrap().counts().unwrap()
 }
+
+/// An SQS queue's approximate counts (visible, in flight), read with one `GetQueueAttributes`.
+pub fn sqs_counts(runtime: &tokio::runtime::Runtime, sqs: &aws_sdk_sqs::Client, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let attributes = runtime.block_on(async {
+        sqs.get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+    });
+    let count = |name: Name| {
+        let value = attributes.attributes().and_then(|a| a.get(&name).cloned()).unwrap_or_default();
+        value.parse().unwrap_or_else(|_| panic!("{name}: {value:?} is not a count"))
+    };
+    (count(Name::ApproximateNumberOfMessages), count(Name::ApproximateNumberOfMessagesNotVisible))
+}

@@ -3,7 +3,7 @@
 //! dead-lettering after the redrive threshold, notifications (read from a queue subscribed to the notification
 //! topic), the exact environment the worker saw, and exit 0 after SIGTERM.
 
-use crate::util::{TestDir, watchbot};
+use crate::util::{TestDir, sqs_counts, watchbot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -201,19 +201,7 @@ fn watch_runs_one_process_per_message_and_applies_exit_codes() {
     // Failing messages run at receive counts 1, 2, 3 (returned after about 1-2, 2-4, 4-8 s), then SQS's redrive
     // moves them to the dead-letter queue on the next receive.
     child.wait_for_every(Duration::from_millis(500), "two messages in the dead-letter queue", || {
-        let attributes = runtime.block_on(async {
-            sqs.get_queue_attributes()
-                .queue_url(&dlq_url)
-                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-                .send()
-                .await
-                .expect("dlq attributes")
-        });
-        let count = attributes
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).cloned())
-            .unwrap_or_default();
-        count == "2"
+        sqs_counts(&runtime, &sqs, &dlq_url).0 == 2
     });
     let dead = runtime.block_on(drain(&sqs, &dlq_url));
     assert_eq!(dead.len(), 2, "two messages dead-lettered in time\n{}", child.report());
