@@ -26,11 +26,11 @@ struct Fixture {
 /// A queue with one dead letter and one job, and the dashboard on it.
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = Some(1);
     let queue = LocalQueue::open(dir.path(), config).unwrap();
     let dead_id = queue.send(OutgoingMessage { body: "bad".into(), ..Default::default() }).await.unwrap();
-    let request =
-        ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(60)) };
+    let request = ReceiveRequest::new(10, Duration::ZERO, Some(Duration::from_secs(60)));
     let got = queue.receive(request).await.unwrap();
     queue.change_visibility(&got[0].receipt_handle, Duration::ZERO).await.unwrap();
     assert!(queue.receive(request).await.unwrap().is_empty(), "the second receive moves it to the dead letters");
