@@ -28,6 +28,7 @@ use watchbot_watcher::ops::{self, Operate, OpsError};
 
 /// Where the outcome chart's counts come from.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Chart {
     /// A state folder's attempt history (local mode).
     History(ops::outcomes::HistoryOutcomes),
@@ -58,8 +59,10 @@ impl Outcomes for Chart {
     }
 }
 
-/// Everything the page shows, and the queue it acts on.
+/// Everything the page shows, and the queue it acts on. Built with [`Sources::new`]; the other fields are set by
+/// assignment (more may come).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Sources<Q> {
     /// The queue and its dead-letter queue.
     pub queue: Q,
@@ -74,6 +77,21 @@ pub struct Sources<Q> {
     /// Whether the queue is remote (SQS): the page polls less often, and lists dead letters only when their count
     /// changes or when asked (each listing on SQS adds one to their receive counts).
     pub remote: bool,
+}
+
+impl<Q> Sources<Q> {
+    /// The page of `queue` headed `title`, with no attempt history, no chart (the page says so), no progress store,
+    /// and polling as for a local queue; set the fields to add them.
+    pub fn new(queue: Q, title: impl Into<String>) -> Sources<Q> {
+        Sources {
+            queue,
+            title: title.into(),
+            state_dir: None,
+            chart: Chart::Unavailable("No outcome chart for this queue".to_string()),
+            progress: Err("no progress store".to_string()),
+            remote: false,
+        }
+    }
 }
 
 /// A dashboard bound to its address, not yet serving.

@@ -39,14 +39,10 @@ async fn fixture() -> Fixture {
     store.complete_part("job-1", 1).await.unwrap();
     let access = Access::new(HOST.parse().unwrap(), None);
     let token = access.token().to_string();
-    let sources = Sources {
-        queue: queue.clone(),
-        title: "local queue in test".into(),
-        state_dir: Some(dir.path().to_path_buf()),
-        chart: Chart::History(HistoryOutcomes::new(dir.path())),
-        progress: Ok(AnyStore::Embedded(store)),
-        remote: false,
-    };
+    let mut sources = Sources::new(queue.clone(), "local queue in test");
+    sources.state_dir = Some(dir.path().to_path_buf());
+    sources.chart = Chart::History(HistoryOutcomes::new(dir.path()));
+    sources.progress = Ok(AnyStore::Embedded(store));
     Fixture { router: watchbot_dashboard::router(sources, access), _dir: dir, queue, token, dead_id }
 }
 
@@ -119,14 +115,7 @@ async fn an_operator_token_is_never_embedded() {
     let dir = tempfile::tempdir().unwrap();
     let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
     let access = Access::new("0.0.0.0:8417".parse().unwrap(), Some("s3cret-token".into()));
-    let sources = Sources {
-        queue,
-        title: "t".into(),
-        state_dir: None,
-        chart: Chart::Unavailable("none".into()),
-        progress: Err("none".into()),
-        remote: false,
-    };
+    let sources = Sources::new(queue, "t");
     let router = watchbot_dashboard::router(sources, access);
     let response = router.oneshot(Request::get("/").header("host", "192.0.2.1:8417").body(Body::empty()).unwrap());
     let body = response.await.unwrap().into_body().collect().await.unwrap().to_bytes();
