@@ -12,14 +12,12 @@ use watchbot_watcher::testing::{FakeQueue, FakeRunner, Recorder, RecordingNotifi
 use watchbot_watcher::{Jitter, Ports, WatcherConfig, run};
 
 fn config(max_receive_count: u32) -> WatcherConfig {
-    {
-        let mut c = WatcherConfig::default();
-        c.stack_name = "stack".into();
-        c.jitter = Jitter::Fixed(0.0);
-        c.max_receive_count = Some(max_receive_count);
-        c.queue_flags = "--queue-url https://sqs.example/1/q".into();
-        c
-    }
+    let mut c = WatcherConfig::default();
+    c.stack_name = "stack".into();
+    c.jitter = Jitter::Fixed(0.0);
+    c.max_receive_count = Some(max_receive_count);
+    c.queue_flags = "--queue-url https://sqs.example/1/q".into();
+    c
 }
 
 fn dead_lettered(events: &Recorder) -> Vec<(String, String)> {

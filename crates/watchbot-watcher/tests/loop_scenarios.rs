@@ -12,12 +12,10 @@ use watchbot_watcher::{Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, 
 const WINDOW: Duration = Duration::from_secs(60);
 
 fn config() -> WatcherConfig {
-    {
-        let mut c = WatcherConfig::default();
-        c.stack_name = "stack".into();
-        c.jitter = Jitter::Fixed(0.0);
-        c
-    }
+    let mut c = WatcherConfig::default();
+    c.stack_name = "stack".into();
+    c.jitter = Jitter::Fixed(0.0);
+    c
 }
 
 struct World {
