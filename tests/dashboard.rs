@@ -214,8 +214,7 @@ async fn the_page_shows_a_local_run_live_and_redrives_and_purges_dead_letters() 
     until_count(&client, "#dead-letters .letter", "one dead letter listed", |n| n == 1).await;
     // A receive from outside (as a watcher's) shows in flight with its receive count and elapsed time.
     let queue = LocalQueue::open(&state, LocalQueueConfig::default()).unwrap();
-    let request =
-        ReceiveRequest { max_messages: 1, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(600)) };
+    let request = ReceiveRequest::new(1, Duration::ZERO, Some(Duration::from_secs(600)));
     let held = queue.receive(request).await.unwrap();
     assert_eq!(held.len(), 1);
     let row = format!("#running tr[data-id='{}'] td:nth-child(2)", held[0].message_id);

@@ -7,7 +7,7 @@ use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
 use watchbot_watcher::ports::{Queue, ReceiveRequest, ReceivedMessage};
 
 fn receive_request() -> ReceiveRequest {
-    ReceiveRequest { max_messages: 10, wait: Duration::from_secs(2), visibility_timeout: None }
+    ReceiveRequest::new(10, Duration::from_secs(2), None)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -40,7 +40,12 @@ fn main() {
     for durability in [Durability::Sends, Durability::Full, Durability::Normal] {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
-        let queue = LocalQueue::open(&state, LocalQueueConfig { durability, ..LocalQueueConfig::default() }).unwrap();
+        let queue = LocalQueue::open(&state, {
+            let mut c = LocalQueueConfig::default();
+            c.durability = durability;
+            c
+        })
+        .unwrap();
         let messages = (0..n).map(|i| OutgoingMessage { body: format!("m{i}"), ..OutgoingMessage::default() });
         queue.send_all(messages.collect()).unwrap();
         drop(queue);
@@ -139,7 +144,7 @@ fn local_at_depth(queue: &LocalQueue, state: &Path, depth: usize, count: usize) 
 
 /// The embedded queue's receive-10 then delete-10 of `count` messages: messages per second.
 async fn receive_delete_rate(queue: &LocalQueue, count: usize) -> f64 {
-    let request = ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: None };
+    let request = ReceiveRequest::new(10, Duration::ZERO, None);
     let start = Instant::now();
     let mut done = 0;
     while done < count {
@@ -154,13 +159,18 @@ async fn receive_delete_rate(queue: &LocalQueue, count: usize) -> f64 {
 
 /// Embedded queue operations per second: single sends, receives of 10, batch deletes of 10.
 async fn queue_ops(dir: &Path, durability: Durability, n: usize) {
-    let queue = LocalQueue::open(dir, LocalQueueConfig { durability, ..LocalQueueConfig::default() }).unwrap();
+    let queue = LocalQueue::open(dir, {
+        let mut c = LocalQueueConfig::default();
+        c.durability = durability;
+        c
+    })
+    .unwrap();
     let start = Instant::now();
     for i in 0..n {
         queue.send(OutgoingMessage { body: format!("m{i}"), ..OutgoingMessage::default() }).await.unwrap();
     }
     let send = start.elapsed();
-    let request = ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: None };
+    let request = ReceiveRequest::new(10, Duration::ZERO, None);
     let (mut receives, mut received, mut handles) = (0usize, 0usize, Vec::new());
     let start = Instant::now();
     loop {

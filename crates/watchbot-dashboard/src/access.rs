@@ -21,6 +21,7 @@ pub const TOKEN_HEADER: &str = "x-watchbot-token";
 
 /// Why the dashboard did not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// A listen address other than loopback, without a token.
     #[error(

@@ -13,7 +13,46 @@
 //! asked for by the page otherwise); actions are POSTs, also checked for the same origin (`Origin`,
 //! `Sec-Fetch-Site`); a non-loopback listen address needs a token given by the operator ([`StartError`]).
 //!
+//! A server is [`bind`] then [`Bound::serve`] with the [`Sources`] (`watchbot dashboard` does that); [`router`] is the
+//! same routes without a socket. The page of an embedded queue in a temporary folder, asked for through the router:
+//!
+//! ```
+//! use tower::ServiceExt;
+//! use watchbot_dashboard::{Access, Chart, Sources};
+//! use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig};
+//! use watchbot_watcher::ops::outcomes::HistoryOutcomes;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default())?;
+//! let mut sources = Sources::new(queue, "local queue in the example");
+//! sources.state_dir = Some(dir.path().to_path_buf());
+//! sources.chart = Chart::History(HistoryOutcomes::new(dir.path()));
+//!
+//! // On loopback without a token, the page embeds a random per-process one.
+//! let access = Access::new("127.0.0.1:8417".parse()?, None);
+//! let token = access.token().to_string();
+//! let router = watchbot_dashboard::router(sources, access);
+//!
+//! let page = axum::http::Request::get("/").header("host", "127.0.0.1:8417").body(axum::body::Body::empty())?;
+//! let response = router.clone().oneshot(page).await?;
+//! assert_eq!(response.status(), axum::http::StatusCode::OK);
+//!
+//! // The JSON API needs the token; the queue is empty.
+//! let overview = axum::http::Request::get("/api/overview")
+//!     .header("host", "127.0.0.1:8417")
+//!     .header(watchbot_dashboard::access::TOKEN_HEADER, token)
+//!     .body(axum::body::Body::empty())?;
+//! let response = router.oneshot(overview).await?;
+//! assert_eq!(response.status(), axum::http::StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`Store::list_jobs`]: watchbot_progress::Store::list_jobs
+
+#![warn(missing_docs)]
 
 pub mod access;
 mod api;
@@ -28,6 +67,7 @@ use watchbot_watcher::ops::{self, Operate, OpsError};
 
 /// Where the outcome chart's counts come from.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Chart {
     /// A state folder's attempt history (local mode).
     History(ops::outcomes::HistoryOutcomes),
@@ -58,8 +98,10 @@ impl Outcomes for Chart {
     }
 }
 
-/// Everything the page shows, and the queue it acts on.
+/// Everything the page shows, and the queue it acts on. Built with [`Sources::new`]; the other fields are set by
+/// assignment (more may come).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Sources<Q> {
     /// The queue and its dead-letter queue.
     pub queue: Q,
@@ -74,6 +116,21 @@ pub struct Sources<Q> {
     /// Whether the queue is remote (SQS): the page polls less often, and lists dead letters only when their count
     /// changes or when asked (each listing on SQS adds one to their receive counts).
     pub remote: bool,
+}
+
+impl<Q> Sources<Q> {
+    /// The page of `queue` headed `title`, with no attempt history, no chart (the page says so), no progress store,
+    /// and polling as for a local queue; set the fields to add them.
+    pub fn new(queue: Q, title: impl Into<String>) -> Sources<Q> {
+        Sources {
+            queue,
+            title: title.into(),
+            state_dir: None,
+            chart: Chart::Unavailable("No outcome chart for this queue".to_string()),
+            progress: Err("no progress store".to_string()),
+            remote: false,
+        }
+    }
 }
 
 /// A dashboard bound to its address, not yet serving.

@@ -26,11 +26,11 @@ struct Fixture {
 /// A queue with one dead letter and one job, and the dashboard on it.
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = Some(1);
     let queue = LocalQueue::open(dir.path(), config).unwrap();
     let dead_id = queue.send(OutgoingMessage { body: "bad".into(), ..Default::default() }).await.unwrap();
-    let request =
-        ReceiveRequest { max_messages: 10, wait: Duration::ZERO, visibility_timeout: Some(Duration::from_secs(60)) };
+    let request = ReceiveRequest::new(10, Duration::ZERO, Some(Duration::from_secs(60)));
     let got = queue.receive(request).await.unwrap();
     queue.change_visibility(&got[0].receipt_handle, Duration::ZERO).await.unwrap();
     assert!(queue.receive(request).await.unwrap().is_empty(), "the second receive moves it to the dead letters");
@@ -39,14 +39,10 @@ async fn fixture() -> Fixture {
     store.complete_part("job-1", 1).await.unwrap();
     let access = Access::new(HOST.parse().unwrap(), None);
     let token = access.token().to_string();
-    let sources = Sources {
-        queue: queue.clone(),
-        title: "local queue in test".into(),
-        state_dir: Some(dir.path().to_path_buf()),
-        chart: Chart::History(HistoryOutcomes::new(dir.path())),
-        progress: Ok(AnyStore::Embedded(store)),
-        remote: false,
-    };
+    let mut sources = Sources::new(queue.clone(), "local queue in test");
+    sources.state_dir = Some(dir.path().to_path_buf());
+    sources.chart = Chart::History(HistoryOutcomes::new(dir.path()));
+    sources.progress = Ok(AnyStore::Embedded(store));
     Fixture { router: watchbot_dashboard::router(sources, access), _dir: dir, queue, token, dead_id }
 }
 
@@ -119,14 +115,7 @@ async fn an_operator_token_is_never_embedded() {
     let dir = tempfile::tempdir().unwrap();
     let queue = LocalQueue::open(dir.path(), LocalQueueConfig::default()).unwrap();
     let access = Access::new("0.0.0.0:8417".parse().unwrap(), Some("s3cret-token".into()));
-    let sources = Sources {
-        queue,
-        title: "t".into(),
-        state_dir: None,
-        chart: Chart::Unavailable("none".into()),
-        progress: Err("none".into()),
-        remote: false,
-    };
+    let sources = Sources::new(queue, "t");
     let router = watchbot_dashboard::router(sources, access);
     let response = router.oneshot(Request::get("/").header("host", "192.0.2.1:8417").body(Body::empty()).unwrap());
     let body = response.await.unwrap().into_body().collect().await.unwrap().to_bytes();

@@ -208,10 +208,15 @@ async fn spawn_bare(n: usize, workers: usize) -> Duration {
 async fn run_loop_in_process(n: usize, workers: usize, die_with_watcher: bool) -> Duration {
     let queue = MemQueue::new(n);
     let done = queue.done.clone();
-    let runner =
-        ProcessRunner::new(ProcessRunnerConfig { die_with_watcher, ..ProcessRunnerConfig::new("true", vec![]) });
+    let runner = ProcessRunner::new({
+        let mut c = ProcessRunnerConfig::new("true", vec![]);
+        c.die_with_watcher = die_with_watcher;
+        c
+    });
     let ports = Ports::new(queue.clone(), runner, NullNotifier).with_events(NullSink);
-    let config = WatcherConfig { workers, receive_wait: Duration::from_millis(500), ..WatcherConfig::default() };
+    let mut config = WatcherConfig::default();
+    config.workers = workers;
+    config.receive_wait = Duration::from_millis(500);
     let start = Instant::now();
     // Timed to the last delete, as the bare spawns are timed to the last exit: the graceful stop that follows (which
     // gives an idle receive in flight 250 ms to deliver) is not part of the work.
@@ -433,7 +438,9 @@ async fn process_mode_requests(sdk: &aws_config::SdkConfig, n: usize) -> Counts 
     let sink = DeleteCounter { deleted: AtomicU64::new(0), target: n as u64, done: done.clone() };
     let ports = Ports::new(queue, runner, NullNotifier).with_events(sink);
     // As `watch` runs against SQS: deletes and receives gather into batches.
-    let config = WatcherConfig { workers: 10, batch_linger: SQS_BATCH_LINGER, ..WatcherConfig::default() };
+    let mut config = WatcherConfig::default();
+    config.workers = 10;
+    config.batch_linger = SQS_BATCH_LINGER;
     let start = Instant::now();
     let summary = run(ports, &config, async move { done.notified().await }).await.expect("loop");
     assert_eq!(summary.succeeded, n as u64, "{summary:?}");
@@ -451,7 +458,9 @@ async fn ecs_mode_requests(sdk: &aws_config::SdkConfig, n: usize) -> Counts {
     let sink = DeleteCounter { deleted: AtomicU64::new(0), target: n as u64, done: done.clone() };
     let ports = Ports::new(queue, runner, NullNotifier).with_events(sink);
     // Enough workers that every message is in flight at once, as on a busy cluster.
-    let config = WatcherConfig { workers: 50, batch_linger: SQS_BATCH_LINGER, ..WatcherConfig::default() };
+    let mut config = WatcherConfig::default();
+    config.workers = 50;
+    config.batch_linger = SQS_BATCH_LINGER;
     let start = Instant::now();
     let summary = run(ports, &config, async move { done.notified().await }).await.expect("loop");
     assert_eq!(summary.succeeded, n as u64, "{summary:?}");
@@ -487,7 +496,8 @@ async fn idle_receives(sdk: &aws_config::SdkConfig, idle_secs: u64) {
     let queue = SqsQueue::new(counted_sqs(sdk, &counter), url);
     let runner = ProcessRunner::new(ProcessRunnerConfig::new("true", vec![]));
     let ports = Ports::new(queue, runner, NullNotifier).with_events(NullSink);
-    let config = WatcherConfig { workers: 10, ..WatcherConfig::default() };
+    let mut config = WatcherConfig::default();
+    config.workers = 10;
     let start = Instant::now();
     run(ports, &config, tokio::time::sleep(Duration::from_secs(idle_secs))).await.expect("loop");
     let elapsed = start.elapsed();

@@ -62,7 +62,8 @@
 //! let runner = ProcessRunner::new(ProcessRunnerConfig::new("/bin/sh", vec!["-c".into(), script.into()]));
 //! let (deleted, mut on_delete) = tokio::sync::mpsc::unbounded_channel();
 //! let ports = Ports::new(queue.clone(), runner, LocalNotifier::new(state.path())).with_events(OnDelete(deleted));
-//! let config = WatcherConfig { receive_wait: Duration::from_millis(200), ..WatcherConfig::default() };
+//! let mut config = WatcherConfig::default();
+//! config.receive_wait = Duration::from_millis(200);
 //!
 //! let summary = watchbot_watcher::run(ports, &config, async move { on_delete.recv().await; }).await?;
 //! assert_eq!((summary.received, summary.succeeded, summary.failed), (1, 1, 0));

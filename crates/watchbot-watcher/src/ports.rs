@@ -59,6 +59,7 @@ impl PortError {
 
 /// Parameters of one receive call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReceiveRequest {
     /// 1..=10, as SQS allows.
     pub max_messages: u8,
@@ -66,6 +67,14 @@ pub struct ReceiveRequest {
     pub wait: Duration,
     /// Visibility timeout for the received messages; `None` keeps the queue's default.
     pub visibility_timeout: Option<Duration>,
+}
+
+impl ReceiveRequest {
+    /// A receive of up to `max_messages` (1..=10) that waits up to `wait` for one, with this visibility timeout
+    /// (`None`: the queue's default).
+    pub fn new(max_messages: u8, wait: Duration, visibility_timeout: Option<Duration>) -> ReceiveRequest {
+        ReceiveRequest { max_messages, wait, visibility_timeout }
+    }
 }
 
 /// A message as received from a queue, with the attributes the task's environment needs.

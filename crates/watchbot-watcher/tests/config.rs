@@ -40,30 +40,25 @@ fn reads_the_whole_container_environment() {
         queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs".into(),
         dead_letter_queue_url: Some("https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dlq".into()),
         notification_topic: Some("arn:aws:sns:us-east-1:123456789012:notify".into()),
-        ecs: Some(EcsRunnerConfig {
-            cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/processing".into(),
-            task_definition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3".into(),
-            container_name: "worker".into(),
-            launch_type: LaunchType::Ec2,
-            capacity_provider_strategy: vec![],
-            subnets: vec![],
-            security_groups: vec![],
-            assign_public_ip: false,
-            run_task_per_second: watchbot_watcher::aws::ecs::DEFAULT_RUN_TASK_PER_SECOND,
-        }),
+        ecs: Some(EcsRunnerConfig::new(
+            "arn:aws:ecs:us-east-1:123456789012:cluster/processing",
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:3",
+            "worker",
+        )),
         log_level: Level::Debug,
-        watcher: WatcherConfig {
-            workers: 4,
-            message_timeout: Duration::from_secs(900),
-            backoff: false,
-            notify_after_retries: 2,
-            stack_name: "prod".into(),
-            task_env: vars(&[("LogGroup", "prod-logs"), ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")]),
-            task_size_limit: Some(TaskSizeLimit::Overrides { container_name: "worker".into(), max_chars: 8192 }),
-            batch_linger: Duration::from_millis(50),
-            shutdown_grace: Duration::from_secs(20),
-            on_shutdown: watchbot_watcher::OnShutdown::LeaveRunning,
-            ..WatcherConfig::default()
+        watcher: {
+            let mut c = WatcherConfig::default();
+            c.workers = 4;
+            c.message_timeout = Duration::from_secs(900);
+            c.backoff = false;
+            c.notify_after_retries = 2;
+            c.stack_name = "prod".into();
+            c.task_env = vars(&[("LogGroup", "prod-logs"), ("WorkTopic", "arn:aws:sns:us-east-1:123456789012:work")]);
+            c.task_size_limit = Some(TaskSizeLimit::Overrides { container_name: "worker".into(), max_chars: 8192 });
+            c.batch_linger = Duration::from_millis(50);
+            c.shutdown_grace = Duration::from_secs(20);
+            c.on_shutdown = watchbot_watcher::OnShutdown::LeaveRunning;
+            c
         },
     };
     assert_eq!(env, expected);
@@ -180,16 +175,14 @@ fn the_cli_needs_only_the_queue_for_the_process_runner() {
     assert_eq!(env.queue_url, "http://localhost:5000/123456789012/q");
     assert_eq!((env.notification_topic, env.ecs, env.dead_letter_queue_url), (None, None, None));
     assert_eq!(env.log_level, Level::Info);
-    assert_eq!(
-        env.watcher,
-        WatcherConfig {
-            batch_linger: Duration::from_millis(50),
-            shutdown_grace: Duration::from_secs(20),
-            // Child processes: Linux's 128 KiB per environment string.
-            task_size_limit: Some(TaskSizeLimit::EnvString { max_bytes: 131_072 }),
-            ..WatcherConfig::default()
-        }
-    );
+    assert_eq!(env.watcher, {
+        let mut c = WatcherConfig::default();
+        c.batch_linger = Duration::from_millis(50);
+        c.shutdown_grace = Duration::from_secs(20);
+        // Child processes: Linux's 128 KiB per environment string.
+        c.task_size_limit = Some(TaskSizeLimit::EnvString { max_bytes: 131_072 });
+        c
+    });
     let error = from_env(&BTreeMap::new(), Source::Cli { runner: RunnerKind::Process }).unwrap_err();
     assert_eq!(error.to_string(), "environment variable QueueUrl: is required but not set");
     let error = from_env(

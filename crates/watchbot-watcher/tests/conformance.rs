@@ -44,7 +44,8 @@ const WINDOW: u64 = 3;
 
 fn local() -> Subject<LocalQueue, LocalQueue> {
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalQueueConfig { max_receive_count: Some(MAX_RECEIVES), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = Some(MAX_RECEIVES);
     let queue = LocalQueue::open(&dir.path().join(".watchbot"), config.clone()).unwrap();
     let other = LocalQueue::open(&dir.path().join(".watchbot"), config).unwrap();
     let dead_letters = queue.dead_letter_queue();
@@ -94,11 +95,7 @@ async fn sqs() -> Subject<SqsQueue, SqsQueue> {
 }
 
 fn request(wait_secs: u64, visibility_secs: Option<u64>) -> ReceiveRequest {
-    ReceiveRequest {
-        max_messages: 10,
-        wait: Duration::from_secs(wait_secs),
-        visibility_timeout: visibility_secs.map(Duration::from_secs),
-    }
+    ReceiveRequest::new(10, Duration::from_secs(wait_secs), visibility_secs.map(Duration::from_secs))
 }
 
 fn message(body: &str) -> OutgoingMessage {
@@ -264,17 +261,11 @@ async fn extending_visibility_keeps_a_message_hidden(subject: Subject<impl Queue
 async fn a_long_poll_returns_when_another_connection_sends(subject: Subject<impl Queue, impl Queue>) {
     let started = Instant::now();
     let wait = Duration::from_secs(10);
-    let (got, id) = tokio::join!(
-        subject.queue.receive(ReceiveRequest {
-            max_messages: 10,
-            wait,
-            visibility_timeout: Some(Duration::from_secs(30))
-        }),
-        async {
+    let (got, id) =
+        tokio::join!(subject.queue.receive(ReceiveRequest::new(10, wait, Some(Duration::from_secs(30)))), async {
             tokio::time::sleep(Duration::from_millis(500)).await;
             subject.other.send(message("wake up")).await.unwrap()
-        }
-    );
+        });
     let got = got.unwrap();
     assert_eq!(got.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>(), [id]);
     assert!(started.elapsed() < wait - Duration::from_secs(3), "returned after {:?}", started.elapsed());

@@ -12,13 +12,12 @@ use watchbot_watcher::testing::{FakeQueue, FakeRunner, Recorder, RecordingNotifi
 use watchbot_watcher::{Jitter, Ports, WatcherConfig, run};
 
 fn config(max_receive_count: u32) -> WatcherConfig {
-    WatcherConfig {
-        stack_name: "stack".into(),
-        jitter: Jitter::Fixed(0.0),
-        max_receive_count: Some(max_receive_count),
-        queue_flags: "--queue-url https://sqs.example/1/q".into(),
-        ..WatcherConfig::default()
-    }
+    let mut c = WatcherConfig::default();
+    c.stack_name = "stack".into();
+    c.jitter = Jitter::Fixed(0.0);
+    c.max_receive_count = Some(max_receive_count);
+    c.queue_flags = "--queue-url https://sqs.example/1/q".into();
+    c
 }
 
 fn dead_lettered(events: &Recorder) -> Vec<(String, String)> {
@@ -70,7 +69,9 @@ async fn exit_4_and_silenced_failures_notify_on_their_last_receive() {
     // Received twice before (by watchers that let them go): this receive is their last.
     queue.set_receive_count(&quiet, 2);
     queue.set_receive_count(&silenced, 2);
-    let config = WatcherConfig { workers: 2, notify_after_retries: 5, ..config(3) };
+    let mut config = config(3);
+    config.workers = 2;
+    config.notify_after_retries = 5;
     let ports = Ports::new(queue.clone(), FakeRunner::new(), notifier.clone());
     let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(30))).await.expect("runs");
     let sent = notifier.sent();
@@ -112,7 +113,8 @@ async fn without_a_redrive_policy_failures_retry_as_before() {
     let notifier = RecordingNotifier::default();
     let id = queue.push("1");
     queue.set_receive_count(&id, 9);
-    let config = WatcherConfig { max_receive_count: None, ..config(3) };
+    let mut config = config(3);
+    config.max_receive_count = None;
     let ports = Ports::new(queue.clone(), FakeRunner::new(), notifier.clone());
     let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
     assert_eq!(summary.dead_lettered, 0);
@@ -122,10 +124,11 @@ async fn without_a_redrive_policy_failures_retry_as_before() {
 
 /// An embedded queue whose one message was received twice by watchers that let it go: its next receive moves it.
 async fn poisoned(dir: &std::path::Path, body: &str) -> LocalQueue {
-    let queue_config = LocalQueueConfig { max_receive_count: Some(2), ..LocalQueueConfig::default() };
+    let mut queue_config = LocalQueueConfig::default();
+    queue_config.max_receive_count = Some(2);
     let queue = LocalQueue::open(dir, queue_config).expect("queue");
     queue.send(OutgoingMessage { body: body.into(), ..Default::default() }).await.expect("send");
-    let again = ReceiveRequest { max_messages: 1, wait: Duration::ZERO, visibility_timeout: Some(Duration::ZERO) };
+    let again = ReceiveRequest::new(1, Duration::ZERO, Some(Duration::ZERO));
     for _ in 0..2 {
         assert_eq!(queue.receive(again).await.expect("receive").len(), 1);
     }
@@ -139,7 +142,7 @@ async fn the_embedded_queue_reports_its_moves_and_answers_at_once() {
     assert!(queue.take_dead_lettered().is_empty(), "nothing moved yet");
     // The receive that moves it answers at once instead of long-polling for 20 s (the paused clock would have
     // moved on by the whole wait).
-    let long = ReceiveRequest { max_messages: 1, wait: Duration::from_secs(20), visibility_timeout: None };
+    let long = ReceiveRequest::new(1, Duration::from_secs(20), None);
     let started = tokio::time::Instant::now();
     assert!(queue.receive(long).await.expect("receive").is_empty());
     assert!(started.elapsed() < Duration::from_secs(20), "waited {:?}", started.elapsed());
@@ -163,7 +166,9 @@ async fn the_loop_on_the_embedded_queue_notifies_a_move_no_task_saw() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    let config = WatcherConfig { receive_wait: Duration::from_secs(20), queue_flags: "--state s".into(), ..config(2) };
+    let mut config = config(2);
+    config.receive_wait = Duration::from_secs(20);
+    config.queue_flags = "--state s".into();
     let ports = Ports::new(queue.clone(), runner.clone(), notifier.clone());
     let summary = run(ports, &config, shutdown).await.expect("runs");
     assert!(runner.launched().is_empty());

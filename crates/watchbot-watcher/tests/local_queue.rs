@@ -10,11 +10,7 @@ use watchbot_watcher::local::queue::{LocalQueue, LocalQueueConfig, ManualClock, 
 use watchbot_watcher::ports::{OutgoingMessage, Queue, ReceiveRequest};
 
 fn request() -> ReceiveRequest {
-    ReceiveRequest {
-        max_messages: 10,
-        wait: Duration::from_millis(200),
-        visibility_timeout: Some(Duration::from_secs(60)),
-    }
+    ReceiveRequest::new(10, Duration::from_millis(200), Some(Duration::from_secs(60)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -75,12 +71,23 @@ async fn messages_and_their_state_survive_reopening() {
 #[tokio::test]
 async fn dead_lettered_messages_are_counted_and_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = Some(1);
     let queue = LocalQueue::open(dir.path(), config).unwrap();
     let id = queue.send(OutgoingMessage { body: "bad".into(), ..Default::default() }).await.unwrap();
     let got = queue.receive(request()).await.unwrap();
     queue.change_visibility(&got[0].receipt_handle, Duration::ZERO).await.unwrap();
-    assert!(queue.receive(ReceiveRequest { wait: Duration::ZERO, ..request() }).await.unwrap().is_empty());
+    assert!(
+        queue
+            .receive({
+                let mut c = request();
+                c.wait = Duration::ZERO;
+                c
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(queue.counts().unwrap(), QueueCounts { dead_lettered: 1, ..QueueCounts::default() });
     assert!(queue.is_empty().unwrap(), "dead letters do not keep the queue busy");
     let dead = queue.dead_letter_queue().receive(request()).await.unwrap();
@@ -114,10 +121,12 @@ fn openers_racing_on_a_fresh_folder_all_succeed() {
 async fn each_handle_counts_only_its_own_redrives() {
     // Two watchers on one state folder: the one whose receive moved a message counts it, the other does not.
     let dir = tempfile::tempdir().unwrap();
-    let config = LocalQueueConfig { max_receive_count: Some(1), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = Some(1);
     let (a, b) = (LocalQueue::open(dir.path(), config.clone()).unwrap(), LocalQueue::open(dir.path(), config).unwrap());
     a.send(OutgoingMessage { body: "poison".into(), ..Default::default() }).await.unwrap();
-    let once = ReceiveRequest { visibility_timeout: Some(Duration::ZERO), ..request() };
+    let mut once = request();
+    once.visibility_timeout = Some(Duration::ZERO);
     assert_eq!(a.receive(once).await.unwrap().len(), 1, "the one allowed receive");
     assert!(b.receive(request()).await.unwrap().is_empty(), "b's receive redrives it instead");
     assert_eq!((a.redriven(), b.redriven(), b.clone().redriven()), (0, 1, 1));
@@ -130,16 +139,14 @@ const START_MS: u64 = 1_796_083_200_000;
 /// A queue on a manual clock, and the clock.
 fn on_manual_clock(dir: &std::path::Path, max_receive_count: Option<u32>) -> (LocalQueue, ManualClock) {
     let clock = ManualClock::new(START_MS);
-    let config = LocalQueueConfig { max_receive_count, clock: Arc::new(clock.clone()), ..LocalQueueConfig::default() };
+    let mut config = LocalQueueConfig::default();
+    config.max_receive_count = max_receive_count;
+    config.clock = Arc::new(clock.clone());
     (LocalQueue::open(dir, config).unwrap(), clock)
 }
 
 fn now(wait_ms: u64, visibility_secs: u64) -> ReceiveRequest {
-    ReceiveRequest {
-        max_messages: 10,
-        wait: Duration::from_millis(wait_ms),
-        visibility_timeout: Some(Duration::from_secs(visibility_secs)),
-    }
+    ReceiveRequest::new(10, Duration::from_millis(wait_ms), Some(Duration::from_secs(visibility_secs)))
 }
 
 fn body(text: &str) -> OutgoingMessage {
@@ -226,7 +233,8 @@ async fn a_receive_redrives_only_its_own_candidates_and_delivers_the_next_one() 
     let healthy = queue.send(body("healthy")).await.unwrap();
     clock.advance(Duration::from_secs(1));
     // Receive order now: poison 1 (visible since 10 s), healthy (10 s, sent later), poison 2 (11 s).
-    let one = ReceiveRequest { max_messages: 1, ..now(0, 30) };
+    let mut one = now(0, 30);
+    one.max_messages = 1;
     let got = queue.receive(one).await.unwrap();
     assert_eq!(got.iter().map(|m| m.message_id.clone()).collect::<Vec<_>>(), [healthy]);
     assert_eq!(queue.redriven(), 1, "only the candidate ahead of it");

@@ -63,14 +63,12 @@ async fn the_loop_runs_ecs_tasks_adopts_and_dead_letters_on_the_emulator() {
     let ports = Ports::new(SqsQueue::new(sqs.clone(), queue_url.clone()), runner, notifier.clone())
         .with_dead_letter(SqsQueue::new(sqs.clone(), dlq_url.clone()))
         .with_events(events.clone());
-    let config = WatcherConfig {
-        workers: 3,
-        receive_wait: Duration::from_secs(1),
-        poll_interval: Duration::from_millis(200),
-        task_size_limit: Some(TaskSizeLimit::ecs(&runner_config.container_name)),
-        jitter: Jitter::Fixed(0.0),
-        ..WatcherConfig::default()
-    };
+    let mut config = WatcherConfig::default();
+    config.workers = 3;
+    config.receive_wait = Duration::from_secs(1);
+    config.poll_interval = Duration::from_millis(200);
+    config.task_size_limit = Some(TaskSizeLimit::ecs(&runner_config.container_name));
+    config.jitter = Jitter::Fixed(0.0);
     let watch = events.clone();
     let done = async move {
         // Until both ECS tasks finished and the big message was dead-lettered (or a minute passed).

@@ -12,7 +12,10 @@ use watchbot_watcher::{Jitter, Ports, RunSummary, TaskSizeLimit, WatcherConfig, 
 const WINDOW: Duration = Duration::from_secs(60);
 
 fn config() -> WatcherConfig {
-    WatcherConfig { stack_name: "stack".into(), jitter: Jitter::Fixed(0.0), ..WatcherConfig::default() }
+    let mut c = WatcherConfig::default();
+    c.stack_name = "stack".into();
+    c.jitter = Jitter::Fixed(0.0);
+    c
 }
 
 struct World {
@@ -119,7 +122,9 @@ async fn other_exit_codes_and_killed_tasks_return_with_backoff_and_notify() {
     let world = World::with_runner(runner);
     let failing = world.queue.push("1");
     let killed = world.queue.push("killed");
-    let config = WatcherConfig { workers: 2, jitter: Jitter::Fixed(0.5), ..config() };
+    let mut config = config();
+    config.workers = 2;
+    config.jitter = Jitter::Fixed(0.5);
     let summary = world.run_for(&config, Duration::from_millis(2200)).await;
     // Jitter 0.5 → three quarters of 2 s.
     assert_eq!(world.returns(&failing)[0], Duration::from_millis(1500));
@@ -142,7 +147,8 @@ async fn other_exit_codes_and_killed_tasks_return_with_backoff_and_notify() {
 async fn without_backoff_a_failed_message_returns_at_once() {
     let world = World::new();
     let id = world.queue.push("2");
-    let config = WatcherConfig { backoff: false, ..config() };
+    let mut config = config();
+    config.backoff = false;
     world.run_for(&config, Duration::from_millis(500)).await;
     assert_eq!(world.returns(&id)[0], Duration::ZERO);
 }
@@ -151,7 +157,8 @@ async fn without_backoff_a_failed_message_returns_at_once() {
 async fn notify_after_retries_silences_the_first_failures() {
     let world = World::new();
     let id = world.queue.push("1");
-    let config = WatcherConfig { notify_after_retries: 2, ..config() };
+    let mut config = config();
+    config.notify_after_retries = 2;
     // Returns after 1, 2, 4, 8 s: receive counts 1..=4 within 16 s.
     world.run_for(&config, Duration::from_secs(16)).await;
     let finished: Vec<u32> = world
@@ -203,7 +210,8 @@ async fn heartbeat_keeps_a_long_task_invisible_and_it_is_deleted_once() {
 async fn a_task_past_the_message_timeout_is_stopped_and_counted_as_failed() {
     let world = World::new();
     let id = world.queue.push("forever");
-    let config = WatcherConfig { message_timeout: Duration::from_secs(30), ..config() };
+    let mut config = config();
+    config.message_timeout = Duration::from_secs(30);
     // Stopped at 30 s and seen stopped at once (the stop wakes a poll); returned for 1 s, so not yet received again.
     let summary = world.run_for(&config, Duration::from_millis(30_500)).await;
     let stops: Vec<RunnerCall> =
@@ -297,7 +305,8 @@ async fn our_own_duplicate_receive_keeps_one_task_and_takes_the_new_receipt() {
     let id = world.queue.push("0@100");
     // The first three heartbeats fail (e.g. a network partition), so the message reappears after one window.
     world.queue.fail_next("change_visibility", 3, PortError::new(PortErrorKind::Rejected, "denied"));
-    let config = WatcherConfig { workers: 2, ..config() };
+    let mut config = config();
+    config.workers = 2;
     let summary = world.run_for(&config, Duration::from_secs(120)).await;
     assert_eq!(summary.received, 2);
     assert_eq!(world.runner.launched(), vec![id.clone()]);
@@ -311,7 +320,8 @@ async fn shutdown_stops_tasks_returns_their_messages_and_receives_nothing_more()
     let world = World::new();
     let a = world.queue.push("forever");
     let b = world.queue.push("forever");
-    let config = WatcherConfig { workers: 3, ..config() };
+    let mut config = config();
+    config.workers = 3;
     let queue = world.queue.clone();
     let shutdown = async move {
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -345,7 +355,8 @@ async fn a_task_that_ended_before_the_shutdown_keeps_its_outcome() {
     let world = World::new();
     let id = world.queue.push("0@5");
     // The poll timer has not seen the exit yet when the stop comes.
-    let config = WatcherConfig { poll_interval: Duration::from_secs(30), ..config() };
+    let mut config = config();
+    config.poll_interval = Duration::from_secs(30);
     let summary = world.run_for(&config, Duration::from_secs(10)).await;
     assert_eq!(world.queue.deleted(), vec![id]);
     assert_eq!((summary.succeeded, summary.interrupted), (1, 0));
@@ -379,7 +390,8 @@ async fn queue_and_runner_errors_are_retried_and_nothing_is_deleted_early() {
 async fn deletes_are_batched() {
     let world = World::new();
     let ids: Vec<String> = (0..10).map(|_| world.queue.push("0@1")).collect();
-    let config = WatcherConfig { workers: 10, ..config() };
+    let mut config = config();
+    config.workers = 10;
     world.run_for(&config, Duration::from_secs(5)).await;
     let deletes: Vec<Vec<String>> = world
         .queue
@@ -406,10 +418,8 @@ async fn the_task_environment_is_the_message_plus_task_env() {
     let envelope =
         r#"{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:123456789012:t","Subject":"hi","Message":"0"}"#;
     let id = world.queue.push(envelope);
-    let config = WatcherConfig {
-        task_env: BTreeMap::from([("WorkTopic".into(), "arn:work".into()), ("LogGroup".into(), "lg".into())]),
-        ..config()
-    };
+    let mut config = config();
+    config.task_env = BTreeMap::from([("WorkTopic".into(), "arn:work".into()), ("LogGroup".into(), "lg".into())]);
     world.run_for(&config, Duration::from_secs(2)).await;
     let env = world.runner.env_of(&id).expect("launched");
     let keys: Vec<&str> = env.keys().map(String::as_str).collect();
@@ -443,7 +453,9 @@ async fn an_oversized_message_goes_to_the_dead_letter_queue_with_a_notification(
     let body = "x".repeat(9000);
     let id = world.queue.push(&body);
     let small = world.queue.push("0");
-    let config = WatcherConfig { workers: 2, task_size_limit: ecs_limit(), ..config() };
+    let mut config = config();
+    config.workers = 2;
+    config.task_size_limit = ecs_limit();
     let ports = world.ports().with_dead_letter(dead_letter.clone());
     let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
     assert_eq!(dead_letter.sent(), vec![body]);
@@ -463,7 +475,8 @@ async fn an_oversized_message_goes_to_the_dead_letter_queue_with_a_notification(
 async fn an_oversized_message_without_a_dead_letter_queue_returns_and_is_never_lost() {
     let world = World::new();
     let id = world.queue.push(&"x".repeat(9000));
-    let config = WatcherConfig { task_size_limit: ecs_limit(), ..config() };
+    let mut config = config();
+    config.task_size_limit = ecs_limit();
     world.run_for(&config, Duration::from_millis(700)).await;
     assert!(world.queue.deleted().is_empty());
     assert!(world.queue.contains(&id));
@@ -478,7 +491,8 @@ async fn a_failed_dead_letter_send_is_retried_before_the_delete() {
     let dead_letter = FakeQueue::new();
     dead_letter.fail_next("send", 2, PortError::transient("InternalError"));
     let id = world.queue.push(&"x".repeat(9000));
-    let config = WatcherConfig { task_size_limit: ecs_limit(), ..config() };
+    let mut config = config();
+    config.task_size_limit = ecs_limit();
     let ports = world.ports().with_dead_letter(dead_letter.clone());
     run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
     assert_eq!(dead_letter.sent().len(), 1);
@@ -506,7 +520,8 @@ async fn idle_long_polling_makes_few_receives() {
 #[tokio::test]
 async fn a_zero_worker_config_is_refused() {
     let world = World::new();
-    let config = WatcherConfig { workers: 0, ..config() };
+    let mut config = config();
+    config.workers = 0;
     let error = run(world.ports(), &config, async {}).await.expect_err("refused");
     assert_eq!(error.to_string(), "invalid watcher config: workers must be at least 1");
 }
@@ -530,7 +545,8 @@ async fn a_watcher_that_dies_lets_its_messages_reappear_within_one_window() {
 async fn heartbeats_of_many_messages_are_batched() {
     let world = World::new();
     let ids: Vec<String> = (0..12).map(|_| world.queue.push("0@50")).collect();
-    let config = WatcherConfig { workers: 12, ..config() };
+    let mut config = config();
+    config.workers = 12;
     world.run_for(&config, Duration::from_secs(45)).await;
     let batches: Vec<usize> = world
         .queue
@@ -559,8 +575,13 @@ async fn staggered(linger: Duration) -> (World, Vec<usize>, Vec<usize>) {
     for n in 0..20 {
         world.queue.push(&format!("0@0.0{}", n % 10));
     }
-    let config =
-        WatcherConfig { workers: 10, poll_interval: Duration::from_millis(10), batch_linger: linger, ..config() };
+    let config = {
+        let mut c = config();
+        c.workers = 10;
+        c.poll_interval = Duration::from_millis(10);
+        c.batch_linger = linger;
+        c
+    };
     let summary = world.run_for(&config, Duration::from_secs(5)).await;
     assert_eq!(summary.succeeded, 20);
     let mut deletes = Vec::new();
@@ -589,7 +610,8 @@ async fn a_batch_linger_gathers_deletes_and_receives_into_full_batches() {
 async fn leaving_tasks_running_at_shutdown_lets_the_next_watcher_adopt_them() {
     let world = World::new();
     let id = world.queue.push("0@100");
-    let leave = WatcherConfig { on_shutdown: watchbot_watcher::OnShutdown::LeaveRunning, ..config() };
+    let mut leave = config();
+    leave.on_shutdown = watchbot_watcher::OnShutdown::LeaveRunning;
     let summary = world.run_for(&leave, Duration::from_secs(10)).await;
     assert!(!world.runner.calls().iter().any(|c| matches!(c, RunnerCall::Stop(..))));
     assert_eq!(world.runner.running(), vec![id.clone()]);
@@ -727,7 +749,8 @@ async fn after_a_receive_worked_every_receive_error_is_retried() {
     let world = World::new();
     let id = world.queue.push("0@30");
     let queue = world.queue.clone();
-    let config = WatcherConfig { workers: 2, ..config() };
+    let mut config = config();
+    config.workers = 2;
     // The queue's permission is revoked for a moment while a task runs: the loop keeps its message and goes on.
     let denied = async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -772,7 +795,8 @@ async fn a_task_that_finishes_its_job_when_told_to_stop_keeps_its_outcome() {
     let world = World::with_runner(runner);
     let finishes = world.queue.push("finishes");
     let interrupted = world.queue.push("interrupted");
-    let config = WatcherConfig { workers: 2, ..config() };
+    let mut config = config();
+    config.workers = 2;
     let summary = world.run_for(&config, Duration::from_secs(10)).await;
     assert_eq!(world.queue.deleted(), vec![finishes.clone()], "done: not run again");
     assert!(world.returns(&finishes).is_empty());
@@ -791,7 +815,9 @@ async fn a_message_too_large_for_a_child_process_environment_goes_to_the_dead_le
     let over = format!("{fits}0");
     let big = world.queue.push(&over);
     let small = world.queue.push(&fits);
-    let config = WatcherConfig { workers: 2, task_size_limit: Some(TaskSizeLimit::process()), ..config() };
+    let mut config = config();
+    config.workers = 2;
+    config.task_size_limit = Some(TaskSizeLimit::process());
     let ports = world.ports().with_dead_letter(dead_letter.clone());
     let summary = run(ports, &config, tokio::time::sleep(Duration::from_secs(5))).await.expect("runs");
     assert_eq!(dead_letter.sent(), vec![over]);
@@ -817,7 +843,8 @@ async fn a_first_receive_launches_without_looking_for_a_task_and_a_second_receiv
     let again = world.queue.push("0@1");
     // `again` was received once before (by a watcher that died): a task may be running for it.
     world.queue.set_receive_count(&again, 1);
-    let config = WatcherConfig { workers: 2, ..config() };
+    let mut config = config();
+    config.workers = 2;
     let summary = world.run_for(&config, Duration::from_secs(10)).await;
     assert_eq!((summary.received, summary.launched, summary.adopted, summary.succeeded), (2, 2, 0, 2));
     let calls: Vec<RunnerCall> =
@@ -847,12 +874,10 @@ fn delete_calls(world: &World) -> Vec<(Duration, usize)> {
 
 #[tokio::test(start_paused = true)]
 async fn a_delete_waits_up_to_a_second_for_tasks_still_running_to_fill_its_batch() {
-    let linger = WatcherConfig {
-        workers: 10,
-        poll_interval: Duration::from_millis(10),
-        batch_linger: Duration::from_millis(50),
-        ..config()
-    };
+    let mut linger = config();
+    linger.workers = 10;
+    linger.poll_interval = Duration::from_millis(10);
+    linger.batch_linger = Duration::from_millis(50);
     // Ten tasks ending 90 ms apart (0.09 s ... 0.9 s): one delete of ten, sent when the last one ended.
     let world = World::new();
     for n in 1..=10 {
@@ -882,12 +907,10 @@ async fn a_delete_waits_up_to_a_second_for_tasks_still_running_to_fill_its_batch
 async fn a_delete_with_nothing_else_in_flight_waits_only_the_batch_linger() {
     let world = World::new();
     let id = world.queue.push("0@2");
-    let config = WatcherConfig {
-        workers: 2,
-        receive_wait: Duration::from_secs(1),
-        batch_linger: Duration::from_millis(50),
-        ..config()
-    };
+    let mut config = config();
+    config.workers = 2;
+    config.receive_wait = Duration::from_secs(1);
+    config.batch_linger = Duration::from_millis(50);
     world.run_for(&config, Duration::from_secs(10)).await;
     // The receives after the first came back empty: an idle queue; the delete goes 50 ms after the task's end
     // (polled every second: at 2 s).
@@ -1002,7 +1025,10 @@ async fn without_notify_each_failure_only_rejections_and_dead_lettering_notify()
     world.queue.set_redrive(3);
     let failing = world.queue.push("1");
     let rejected = world.queue.push("3");
-    let config = WatcherConfig { workers: 2, notify_each_failure: false, max_receive_count: Some(3), ..config() };
+    let mut config = config();
+    config.workers = 2;
+    config.notify_each_failure = false;
+    config.max_receive_count = Some(3);
     let summary = world.run_for(&config, Duration::from_secs(60)).await;
     let finished = world.finished();
     let failures = finished.iter().filter(|(id, outcome, _)| *id == failing && *outcome == Failed).count();

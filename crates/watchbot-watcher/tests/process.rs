@@ -523,7 +523,8 @@ async fn children_die_with_a_killed_watcher() {
 }
 
 async fn play_the_watcher(pid_file: &Path, die_with_watcher: bool) {
-    let config = ProcessRunnerConfig { die_with_watcher, ..ProcessRunnerConfig::new("sleep", vec!["60".into()]) };
+    let mut config = ProcessRunnerConfig::new("sleep", vec!["60".into()]);
+    config.die_with_watcher = die_with_watcher;
     let runner = ProcessRunner::new(config);
     let handle = start(&runner, &spec("m", &[])).await;
     let deadline = Instant::now() + Duration::from_secs(20);

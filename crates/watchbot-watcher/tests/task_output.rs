@@ -209,12 +209,10 @@ async fn a_failed_ecs_task_notification_ends_with_its_log_lines() {
     let (queue, notifier, events) = (FakeQueue::new(), RecordingNotifier::default(), Recorder::default());
     let id = queue.push("work");
     let ports = Ports::new(queue.clone(), runner, notifier.clone()).with_events(events.clone());
-    let watcher = WatcherConfig {
-        receive_wait: Duration::from_millis(50),
-        poll_interval: Duration::from_millis(50),
-        jitter: Jitter::Fixed(0.0),
-        ..WatcherConfig::default()
-    };
+    let mut watcher = WatcherConfig::default();
+    watcher.receive_wait = Duration::from_millis(50);
+    watcher.poll_interval = Duration::from_millis(50);
+    watcher.jitter = Jitter::Fixed(0.0);
     let sent = notifier.clone();
     let done = async move {
         let deadline = Instant::now() + Duration::from_secs(30);

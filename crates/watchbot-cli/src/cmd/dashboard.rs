@@ -55,14 +55,14 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
             ),
         };
         let progress = progress(&args, &target, aws.as_ref()).await;
-        let sources = Sources {
-            title: target.describe(),
-            state_dir: target.state_dir().map(Path::to_path_buf),
-            remote: matches!(target, Target::Sqs(_)),
-            queue: target,
-            chart,
-            progress,
-        };
+        let title = target.describe();
+        let state_dir = target.state_dir().map(Path::to_path_buf);
+        let remote = matches!(target, Target::Sqs(_));
+        let mut sources = Sources::new(target, title);
+        sources.state_dir = state_dir;
+        sources.remote = remote;
+        sources.chart = chart;
+        sources.progress = progress;
         announce(&bound);
         bound
             .serve(sources, watchbot_watcher::service::shutdown_signal())
@@ -85,6 +85,7 @@ pub async fn bind(listen: SocketAddr, token: Option<String>, flags: [&str; 2]) -
         )),
         StartError::EmptyToken => Failure::new(format!("{token_flag} must not be empty")),
         StartError::Bind { .. } => Failure::new(format!("{e} (pass {address_flag} 127.0.0.1:0 for any free port)")),
+        other => Failure::new(other.to_string()),
     })
 }
 
@@ -136,14 +137,10 @@ pub async fn start_local(
         .await
         .map(AnyStore::Embedded)
         .map_err(|e| e.to_string());
-    let sources = Sources {
-        queue,
-        title: format!("local queue in {}", state.display()),
-        state_dir: Some(state.to_path_buf()),
-        chart: Chart::History(HistoryOutcomes::new(state)),
-        progress,
-        remote: false,
-    };
+    let mut sources = Sources::new(queue, format!("local queue in {}", state.display()));
+    sources.state_dir = Some(state.to_path_buf());
+    sources.chart = Chart::History(HistoryOutcomes::new(state));
+    sources.progress = progress;
     announce(&bound);
     Ok(tokio::spawn(async move {
         if let Err(error) = bound.serve(sources, std::future::pending()).await {

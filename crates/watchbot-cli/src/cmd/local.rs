@@ -120,8 +120,9 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
         "normal" => Durability::Normal,
         _ => Durability::Sends,
     };
-    let queue_config =
-        LocalQueueConfig { max_receive_count: Some(args.max_receive_count), durability, ..LocalQueueConfig::default() };
+    let mut queue_config = LocalQueueConfig::default();
+    queue_config.max_receive_count = Some(args.max_receive_count);
+    queue_config.durability = durability;
     let queue = LocalQueue::open(&state, queue_config).map_err(|e| Failure::from_error(&e))?;
     let runtime = crate::aws::runtime()?;
     let runner = match (&args.container.image, program) {
@@ -161,24 +162,22 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     if matches!(runner, LocalRunner::Process(_)) {
         task_env.insert("PATH".to_string(), path);
     }
-    let config = WatcherConfig {
-        workers: usize::from(args.workers),
-        message_timeout: Duration::from_secs(args.message_timeout),
-        backoff: !args.no_backoff,
-        notify_after_retries: args.notify_after_retries,
-        stack_name: args.stack_name.clone(),
-        task_env,
-        heartbeat_window: Duration::from_secs(args.heartbeat_window),
-        receive_wait: Duration::from_secs(2),
-        poll_interval: Duration::from_millis(250),
-        shutdown_grace: Duration::from_secs(15),
-        // A message too large for a child's environment would fail to start on every receive: dead-letter it.
-        task_size_limit: Some(TaskSizeLimit::process()),
-        // The embedded queue's redrive threshold: a failure on the last receive says the dead-letter queue is next.
-        max_receive_count: Some(args.max_receive_count),
-        queue_flags: format!("--state {}", crate::cmd::queue_address::shell_word(&state.display().to_string())),
-        ..WatcherConfig::default()
-    };
+    let mut config = WatcherConfig::default();
+    config.workers = usize::from(args.workers);
+    config.message_timeout = Duration::from_secs(args.message_timeout);
+    config.backoff = !args.no_backoff;
+    config.notify_after_retries = args.notify_after_retries;
+    config.stack_name = args.stack_name.clone();
+    config.task_env = task_env;
+    config.heartbeat_window = Duration::from_secs(args.heartbeat_window);
+    config.receive_wait = Duration::from_secs(2);
+    config.poll_interval = Duration::from_millis(250);
+    config.shutdown_grace = Duration::from_secs(15);
+    // A message too large for a child's environment would fail to start on every receive: dead-letter it.
+    config.task_size_limit = Some(TaskSizeLimit::process());
+    // The embedded queue's redrive threshold: a failure on the last receive says the dead-letter queue is next.
+    config.max_receive_count = Some(args.max_receive_count);
+    config.queue_flags = format!("--state {}", crate::cmd::queue_address::shell_word(&state.display().to_string()));
     let live = Arc::new(Mutex::new(Live::default()));
     let sink = LocalSink { live: live.clone() };
     let history = History::create(&state).map_err(|e| Failure::from_error(&e))?;

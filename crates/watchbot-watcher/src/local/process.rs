@@ -50,6 +50,7 @@ use crate::ports::{Launch, PortError, TaskOutput, TaskRunner, TaskSpec, TaskStat
 
 /// What the process runner runs, and how it stops it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProcessRunnerConfig {
     /// The worker command: a path, or a name looked up in `PATH`.
     pub program: PathBuf,

@@ -38,6 +38,7 @@ impl Jitter {
 
 /// How the loop behaves.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct WatcherConfig {
     /// Tasks at once (messages held at once, waiting placement included).
     pub workers: usize,

@@ -129,6 +129,7 @@ impl std::str::FromStr for LaunchType {
 /// ([`crate::config::WatcherEnv::ecs`]), read from `Cluster`, `TaskDefinition`, `ContainerName`, `LaunchType`,
 /// `Subnets` and `SecurityGroups`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EcsRunnerConfig {
     /// Cluster name or ARN.
     pub cluster: String,

@@ -112,6 +112,7 @@ impl Durability {
 }
 /// Settings of a [`LocalQueue`] handle (per opener: they are not stored in the file).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LocalQueueConfig {
     /// Visibility timeout of a receive that does not set one (SQS's default is 30 s).
     pub visibility_timeout: Duration,
