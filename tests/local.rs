@@ -531,3 +531,31 @@ fn the_live_line_says_when_the_next_retry_is_due() {
         .unwrap_or_else(|| panic!("the live line never showed the retry: {screen:?}"));
     assert!(waiting.contains(" at 20") && waiting.contains(" s)"), "{waiting:?}");
 }
+
+/// `--no-notify-each-failure` is the template's `notifyEachFailure: false` locally: an ordinary failure sends no
+/// notification, a rejection and the failure that dead-letters a message still do.
+#[test]
+fn without_notify_each_failure_only_rejections_and_dead_lettering_notify() {
+    let run = |quiet: bool| {
+        let dir = TestDir::new();
+        let state = dir.join("state");
+        let worker = dir.script("worker.sh", "#!/bin/sh\n[ \"$Message\" = reject ] && exit 3\nexit 1\n");
+        let messages = messages_file(&dir, ["reject".to_string(), "fail".to_string()]);
+        let mut command = watchbot(&dir);
+        command.args(["local", "--max-receive-count", "2", "--no-backoff", "--until-empty", "--state"]).arg(&state);
+        if quiet {
+            command.arg("--no-notify-each-failure");
+        }
+        let out = command.arg("--messages").arg(&messages).arg("--").arg(&worker).success();
+        let subjects: Vec<String> = lines(&state.join("notifications.jsonl"))
+            .iter()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["subject"].to_string())
+            .collect();
+        assert_eq!(summary(&out.stdout())["dead-lettered"], 1, "{out}");
+        subjects
+    };
+    // Each failure notifies by default: the rejection, the first failure and the dead-lettering one.
+    assert_eq!(run(false).len(), 3, "{:?}", run(false));
+    let quiet = run(true);
+    assert_eq!(quiet.len(), 2, "{quiet:?}");
+}

@@ -63,6 +63,9 @@ pub struct Args {
     /// No failure notification while a message's receive count is at most N.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub notify_after_retries: u32,
+    /// Notify rejections and dead-lettering only, not each failure (the template's `notifyEachFailure: false`).
+    #[arg(long)]
+    pub no_notify_each_failure: bool,
     /// Seconds a held message is kept invisible at a time (renewed while its task runs); after a crash, messages
     /// come back within this long.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(3..=43200))]
@@ -167,6 +170,7 @@ pub fn run(args: Args) -> Result<ExitCode, Failure> {
     config.message_timeout = Duration::from_secs(args.message_timeout);
     config.backoff = !args.no_backoff;
     config.notify_after_retries = args.notify_after_retries;
+    config.notify_each_failure = !args.no_notify_each_failure;
     config.stack_name = args.stack_name.clone();
     config.task_env = task_env;
     config.heartbeat_window = Duration::from_secs(args.heartbeat_window);
