@@ -77,16 +77,11 @@ pub const WATCHBOT_IMAGE: &str = "watchbot-test-worker:with-watchbot";
 /// Copies `program` and the libraries it links into the root file system `root`.
 fn add_program(root: &Path, program: &Path) -> Result<(), String> {
     std::fs::copy(program, root.join("bin/watchbot")).map_err(|e| format!("{}: {e}", program.display()))?;
-    let ldd = Command::new("ldd").arg(program).output().map_err(|e| format!("cannot run ldd: {e}"))?;
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = match line.split_once("=>") {
-            Some((_, target)) => target.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        let Some(path) = path.filter(|p| p.starts_with('/')) else { continue };
-        let to = root.join(path.trim_start_matches('/'));
+    // The same reading of `ldd` as the watcher image's (`cargo xtask image`): a library it cannot find is an error.
+    for library in xtask::image::shared_libraries(program)? {
+        let to = root.join(library.strip_prefix("/").unwrap_or(&library));
         std::fs::create_dir_all(to.parent().expect("a library's folder")).map_err(|e| e.to_string())?;
-        std::fs::copy(path, &to).map_err(|e| format!("{path}: {e}"))?;
+        std::fs::copy(&library, &to).map_err(|e| format!("{}: {e}", library.display()))?;
     }
     Ok(())
 }
